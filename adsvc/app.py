@@ -1,0 +1,50 @@
+"""The application factory: settings, resources, middlewares, routes, templates. Nothing else."""
+
+from __future__ import annotations
+
+import time
+
+import aiohttp_jinja2
+import jinja2
+import orjson
+from aiohttp import web
+
+from adsvc.auth.views import admin_routes as admin_user_routes
+from adsvc.auth.views import routes as auth_routes
+from adsvc.contexts import http_session_ctx, passwords_ctx, pg_ctx, redis_ctx
+from adsvc.keys import ENDPOINTS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, SETTINGS, STARTED_AT
+from adsvc.metrics import Metrics
+from adsvc.middleware import auth_middleware, error_middleware, request_context_middleware
+from adsvc.migrations import known_migrations
+from adsvc.openapi import build_openapi
+from adsvc.routing import mount
+from adsvc.settings import Settings
+from adsvc.status.views import routes as status_routes
+
+ROUTE_TABLES = (auth_routes, admin_user_routes, status_routes)
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    """Build the web app; with no settings they are read from the environment (gunicorn calls it that way)."""
+    settings = settings or Settings.from_env()
+    settings.check()
+    app = web.Application(
+        middlewares=[request_context_middleware, error_middleware, auth_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[SETTINGS] = settings
+    app[METRICS] = Metrics()
+    app[STARTED_AT] = time.time()
+    app[KNOWN_MIGRATIONS] = known_migrations(settings.migrations_dir)
+    app.cleanup_ctx.extend([pg_ctx, redis_ctx, http_session_ctx, passwords_ctx])
+
+    aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.FileSystemLoader(settings.templates_dir),
+        autoescape=jinja2.select_autoescape(default=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    app.router.add_static("/static", settings.templates_dir / "static", name="static")
+    app[ENDPOINTS] = mount(app, ROUTE_TABLES)
+    app[OPENAPI_DOCUMENT] = orjson.dumps(build_openapi(app[ENDPOINTS].values()))
+    return app

@@ -1,0 +1,1 @@
+"""Authentication: passwords, tokens, revocation, login throttling and the auth API."""

@@ -1,0 +1,103 @@
+"""SQL for users."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+Executor = asyncpg.Pool | asyncpg.Connection
+
+_USER_COLUMNS = "id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    email: str
+    hashed_password: str
+    is_active: bool
+    is_admin: bool
+    created_at: datetime
+    password_changed_at: datetime
+    disabled_at: datetime | None
+
+
+def _user(row: asyncpg.Record | None) -> User | None:
+    return User(**dict(row)) if row is not None else None
+
+
+async def user_by_email(db: Executor, *, email: str) -> User | None:
+    row = await db.fetchrow(f"select {_USER_COLUMNS} from users where lower(email) = lower($1)", email.strip())
+    return _user(row)
+
+
+async def user_by_id(db: Executor, *, user_id: int, for_update: bool = False) -> User | None:
+    lock = " for update" if for_update else ""
+    row = await db.fetchrow(f"select {_USER_COLUMNS} from users where id = $1{lock}", user_id)
+    return _user(row)
+
+
+async def insert_user(db: Executor, *, email: str, hashed_password: str, is_admin: bool) -> User | None:
+    """The new user, or None when the email is already taken (case-insensitively)."""
+    row = await db.fetchrow(
+        f"""
+        insert into users (email, hashed_password, is_admin)
+        values ($1, $2, $3)
+        on conflict ((lower(email))) do nothing
+        returning {_USER_COLUMNS}
+        """,
+        email.strip(),
+        hashed_password,
+        is_admin,
+    )
+    return _user(row)
+
+
+async def update_password_hash(db: Executor, *, user_id: int, old_hash: str, new_hash: str) -> bool:
+    """Swap a hash for a rehash of the same password, unless the password changed meanwhile."""
+    result = await db.execute(
+        "update users set hashed_password = $3 where id = $1 and hashed_password = $2", user_id, old_hash, new_hash
+    )
+    return bool(result == "UPDATE 1")
+
+
+async def set_password(db: Executor, *, user_id: int, hashed_password: str) -> datetime:
+    changed_at: datetime = await db.fetchval(
+        """
+        update users set hashed_password = $2, password_changed_at = clock_timestamp()
+        where id = $1
+        returning password_changed_at
+        """,
+        user_id,
+        hashed_password,
+    )
+    return changed_at
+
+
+async def disable_user(db: Executor, *, user_id: int) -> User | None:
+    row = await db.fetchrow(
+        f"""
+        update users set is_active = false, disabled_at = clock_timestamp()
+        where id = $1
+        returning {_USER_COLUMNS}
+        """,
+        user_id,
+    )
+    return _user(row)
+
+
+async def is_active_admin(db: Executor, *, user_id: int) -> bool:
+    return bool(await db.fetchval("select is_admin and is_active from users where id = $1", user_id))
+
+
+async def count_users(db: Executor) -> int:
+    return int(await db.fetchval("select count(*) from users"))
+
+
+async def list_users(db: Executor, *, after_id: int, limit: int) -> list[User]:
+    rows = await db.fetch(
+        f"select {_USER_COLUMNS} from users where id > $1 order by id limit $2", after_id, limit
+    )
+    return [User(**dict(row)) for row in rows]

@@ -1,0 +1,64 @@
+"""Request and response bodies of the auth API; they drive validation and the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=1024)
+
+
+class LoginIn(_Input):
+    email: str = Field(min_length=3, max_length=320, description="The account's email, any case")
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the token expires")
+
+
+class MeOut(BaseModel):
+    id: int
+    email: str
+    is_admin: bool
+
+
+class ChangePasswordIn(_Input):
+    old_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class OkOut(BaseModel):
+    ok: Literal[True] = True
+
+
+class CreateUserIn(_Input):
+    email: EmailStr = Field(max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+    is_admin: bool = False
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+    is_active: bool
+    is_admin: bool
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+class UserListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    after_id: int = Field(default=0, ge=0, le=2**62, description="Keyset cursor: the last id of the previous page")
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class UserListOut(BaseModel):
+    data: list[UserOut]
+    next_after_id: int | None = Field(description="Pass as after_id for the next page; null on the last page")

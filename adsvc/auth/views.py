@@ -1,0 +1,298 @@
+"""HTTP handlers of the auth API (login, logout, me, change-password) and of user administration."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from adsvc.audit.queries import insert_audit_entry
+from adsvc.auth import queries
+from adsvc.auth.passwords import hash_password, needs_rehash, verify_password
+from adsvc.auth.policy import password_problems
+from adsvc.auth.revocation import revoke_token, revoke_user_tokens
+from adsvc.auth.schemas import (
+    ChangePasswordIn,
+    CreateUserIn,
+    LoginIn,
+    MeOut,
+    OkOut,
+    TokenOut,
+    UserListOut,
+    UserListQuery,
+    UserOut,
+)
+from adsvc.auth.throttle import check_login_allowed, clear_account_failures, record_login_failure
+from adsvc.auth.tokens import issue_access_token
+from adsvc.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from adsvc.keys import DUMMY_PASSWORD_HASH, PASSWORD_HASHER, PG, REDIS, SETTINGS
+from adsvc.requests import client_address, principal, request_id
+from adsvc.routing import Auth, Routes, json_response
+
+routes = Routes(tag="auth")
+admin_routes = Routes(tag="admin")
+
+_BAD_CREDENTIALS = "invalid email or password"
+
+
+def _user_out(user: queries.User) -> UserOut:
+    return UserOut(
+        id=user.id,
+        email=user.email,
+        is_active=user.is_active,
+        is_admin=user.is_admin,
+        created_at=user.created_at,
+        disabled_at=user.disabled_at,
+    )
+
+
+def _policy_check(password: str, *, email: str, min_length: int, field: str) -> None:
+    problems = password_problems(password, email=email, min_length=min_length)
+    if problems:
+        raise ValidationFailed(
+            "password does not meet the policy",
+            details=[{"loc": ["body", field], "msg": f"password {problem}", "type": "password_policy"}
+                     for problem in problems],
+        )  # fmt: skip
+
+
+@routes.post(
+    "/api/v1/auth/login",
+    name="auth-login",
+    summary="Exchange email and password for a bearer access token",
+    auth=Auth.PUBLIC,
+    body=LoginIn,
+    response=TokenOut,
+    errors=(400, 401, 415, 422, 429, 503),
+)
+async def login(request: web.Request, body: LoginIn) -> web.Response:
+    app = request.app
+    settings, pg, redis, hasher = app[SETTINGS], app[PG], app[REDIS], app[PASSWORD_HASHER]
+    address = client_address(request)
+    await check_login_allowed(redis, settings, email=body.email, address=address)
+
+    user = await queries.user_by_email(pg, email=body.email)
+    # An unknown email is verified against a dummy hash: the same cost, status and body as a wrong password.
+    password_ok = await verify_password(hasher, user.hashed_password if user else app[DUMMY_PASSWORD_HASH], body.password)
+    if user is None or not password_ok or not user.is_active:
+        reason = "unknown_email" if user is None else ("wrong_password" if not password_ok else "user_disabled")
+        await record_login_failure(redis, settings, email=body.email, address=address)
+        await insert_audit_entry(
+            pg,
+            action="auth.login",
+            outcome="failure",
+            actor_id=user.id if user else None,
+            actor_label=body.email.strip().lower() if "@" in body.email else None,
+            target_type="user",
+            target_id=str(user.id) if user else None,
+            details={"reason": reason},
+            client_addr=address,
+            request_id=request_id(request),
+        )
+        raise Unauthorized(_BAD_CREDENTIALS, code="invalid_credentials")
+
+    if needs_rehash(hasher, user.hashed_password):
+        new_hash = await hash_password(hasher, body.password)
+        await queries.update_password_hash(pg, user_id=user.id, old_hash=user.hashed_password, new_hash=new_hash)
+    await clear_account_failures(redis, settings, email=body.email)
+    issued = issue_access_token(settings, user_id=user.id, email=user.email, is_admin=user.is_admin)
+    await insert_audit_entry(
+        pg,
+        action="auth.login",
+        actor_id=user.id,
+        target_type="user",
+        target_id=str(user.id),
+        details={"jti": issued.jti},
+        client_addr=address,
+        request_id=request_id(request),
+    )
+    return json_response(TokenOut(access_token=issued.token, expires_in=issued.expires_in))
+
+
+@routes.get(
+    "/api/v1/auth/me",
+    name="auth-me",
+    summary="The authenticated user",
+    response=MeOut,
+    errors=(401, 503),
+)
+async def me(request: web.Request) -> web.Response:
+    caller = principal(request)
+    return json_response(MeOut(id=caller.user_id, email=caller.email, is_admin=caller.is_admin))
+
+
+@routes.post(
+    "/api/v1/auth/logout",
+    name="auth-logout",
+    summary="Revoke the access token of this request in every process",
+    response=OkOut,
+    errors=(401, 503),
+)
+async def logout(request: web.Request) -> web.Response:
+    caller = principal(request)
+    settings = request.app[SETTINGS]
+    await revoke_token(request.app[REDIS], caller, timeout=settings.redis_timeout_seconds)
+    await insert_audit_entry(
+        request.app[PG],
+        action="auth.logout",
+        actor_id=caller.user_id,
+        target_type="user",
+        target_id=str(caller.user_id),
+        details={"jti": caller.jti},
+        client_addr=client_address(request),
+        request_id=request_id(request),
+    )
+    return json_response(OkOut())
+
+
+@routes.post(
+    "/api/v1/auth/change-password",
+    name="auth-change-password",
+    summary="Change the caller's password; every token issued before now is revoked and a fresh one returned",
+    body=ChangePasswordIn,
+    response=TokenOut,
+    errors=(400, 401, 415, 422, 429, 503),
+)
+async def change_password(request: web.Request, body: ChangePasswordIn) -> web.Response:
+    app = request.app
+    settings, pg, redis, hasher = app[SETTINGS], app[PG], app[REDIS], app[PASSWORD_HASHER]
+    caller = principal(request)
+    address = client_address(request)
+    await check_login_allowed(redis, settings, email=caller.email, address=address)
+    user = await queries.user_by_id(pg, user_id=caller.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("user no longer exists or is disabled")
+    if not await verify_password(hasher, user.hashed_password, body.old_password):
+        # Guessing the old password through a stolen token is throttled like a login.
+        await record_login_failure(redis, settings, email=caller.email, address=address)
+        raise ValidationFailed(
+            "old password is incorrect",
+            details=[{"loc": ["body", "old_password"], "msg": "is incorrect", "type": "wrong_password"}],
+        )
+    if body.new_password == body.old_password:
+        raise ValidationFailed(
+            "new password must differ from the old one",
+            details=[{"loc": ["body", "new_password"], "msg": "equals the old password", "type": "password_policy"}],
+        )
+    _policy_check(body.new_password, email=user.email, min_length=settings.password_min_length, field="new_password")
+    new_hash = await hash_password(hasher, body.new_password)
+
+    cutoff = time.time()
+    async with pg.acquire() as conn, conn.transaction():
+        await queries.set_password(conn, user_id=user.id, hashed_password=new_hash)
+        await insert_audit_entry(
+            conn,
+            action="auth.change_password",
+            actor_id=user.id,
+            target_type="user",
+            target_id=str(user.id),
+            details={"revoked_tokens_issued_before": cutoff},
+            client_addr=address,
+            request_id=request_id(request),
+        )
+        # Revoke before commit: if Redis cannot take it, the password stays as it was and the caller gets 503.
+        await revoke_user_tokens(
+            redis,
+            user_id=user.id,
+            before=cutoff,
+            token_lifetime_seconds=settings.jwt_expiration_minutes * 60,
+            timeout=settings.redis_timeout_seconds,
+        )
+    issued = issue_access_token(
+        settings, user_id=user.id, email=user.email, is_admin=user.is_admin, now=max(time.time(), cutoff + 0.001)
+    )
+    return json_response(TokenOut(access_token=issued.token, expires_in=issued.expires_in))
+
+
+@admin_routes.get(
+    "/api/v1/admin/users",
+    name="admin-users",
+    summary="List users, oldest first, with keyset pagination",
+    auth=Auth.ADMIN,
+    query=UserListQuery,
+    response=UserListOut,
+    errors=(401, 403, 422, 503),
+)
+async def list_users(request: web.Request, query: UserListQuery) -> web.Response:
+    users = await queries.list_users(request.app[PG], after_id=query.after_id, limit=query.limit + 1)
+    page = users[: query.limit]
+    next_after_id = page[-1].id if len(users) > query.limit else None
+    return json_response(UserListOut(data=[_user_out(user) for user in page], next_after_id=next_after_id))
+
+
+@admin_routes.post(
+    "/api/v1/admin/users",
+    name="admin-create-user",
+    summary="Create a user",
+    auth=Auth.ADMIN,
+    body=CreateUserIn,
+    response=UserOut,
+    status=201,
+    errors=(400, 401, 403, 409, 415, 422, 503),
+)
+async def create_user(request: web.Request, body: CreateUserIn) -> web.Response:
+    app = request.app
+    settings, pg = app[SETTINGS], app[PG]
+    caller = principal(request)
+    _policy_check(body.password, email=body.email, min_length=settings.password_min_length, field="password")
+    hashed = await hash_password(app[PASSWORD_HASHER], body.password)
+    async with pg.acquire() as conn, conn.transaction():
+        user = await queries.insert_user(conn, email=body.email, hashed_password=hashed, is_admin=body.is_admin)
+        if user is None:
+            raise Conflict("a user with this email already exists", code="email_taken")
+        await insert_audit_entry(
+            conn,
+            action="user.create",
+            actor_id=caller.user_id,
+            target_type="user",
+            target_id=str(user.id),
+            after={"email": user.email, "is_admin": user.is_admin, "is_active": user.is_active},
+            client_addr=client_address(request),
+            request_id=request_id(request),
+        )
+    return json_response(_user_out(user), status=201)
+
+
+@admin_routes.post(
+    "/api/v1/admin/users/{user_id:\\d+}/disable",
+    name="admin-disable-user",
+    summary="Disable a user and revoke every token they hold, in every process",
+    auth=Auth.ADMIN,
+    response=UserOut,
+    errors=(401, 403, 404, 409, 503),
+    path_params={"user_id": int},
+)
+async def disable_user(request: web.Request) -> web.Response:
+    app = request.app
+    settings, pg, redis = app[SETTINGS], app[PG], app[REDIS]
+    caller = principal(request)
+    user_id = int(request.match_info["user_id"])
+    if user_id == caller.user_id:
+        raise Conflict("you cannot disable your own account", code="cannot_disable_self")
+    async with pg.acquire() as conn, conn.transaction():
+        user = await queries.user_by_id(conn, user_id=user_id, for_update=True)
+        if user is None:
+            raise NotFound("user not found")
+        if not user.is_active:
+            return json_response(_user_out(user))  # already disabled: nothing changes, nothing to audit
+        disabled = await queries.disable_user(conn, user_id=user_id)
+        assert disabled is not None
+        await insert_audit_entry(
+            conn,
+            action="user.disable",
+            actor_id=caller.user_id,
+            target_type="user",
+            target_id=str(user_id),
+            before={"is_active": True},
+            after={"is_active": False},
+            client_addr=client_address(request),
+            request_id=request_id(request),
+        )
+        await revoke_user_tokens(
+            redis,
+            user_id=user_id,
+            before=time.time(),
+            token_lifetime_seconds=settings.jwt_expiration_minutes * 60,
+            timeout=settings.redis_timeout_seconds,
+        )
+    return json_response(_user_out(disabled))

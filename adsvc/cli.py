@@ -1,0 +1,336 @@
+"""The `adsvc` command: serve, worker, migrate, create-user and dev (the embedded default)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import getpass
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator
+
+from adsvc.settings import ConfigError, Settings
+
+log = logging.getLogger("adsvc.cli")
+
+DEFAULT_ADMIN_EMAIL = "admin@example.com"
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level, logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
+def _fail(message: str) -> None:
+    print(f"adsvc: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+@contextlib.contextmanager
+def resolved_settings(*, need_redis: bool) -> Iterator[Settings]:
+    """Settings from the environment; without DATABASE_URL / REDIS_URL, the embedded servers of the data folder.
+
+    Servers this process had to start are stopped when it leaves; ones already running (say, under `adsvc dev`) stay.
+    """
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        _fail(str(exc))
+    embedded = not settings.database_url or (need_redis and not settings.redis_url)
+    if not embedded:
+        yield settings
+        return
+    from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis, secret_key_for
+
+    postgres = EmbeddedPostgres(settings.data_dir) if not settings.database_url else None
+    redis = EmbeddedRedis.in_data_dir(settings.data_dir) if need_redis and not settings.redis_url else None
+    try:
+        try:
+            database_url = postgres.start() if postgres else settings.database_url or ""
+            redis_url = redis.start() if redis else settings.redis_url or ""
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            _fail(f"could not start the embedded stack in {settings.data_dir}: {exc}")
+        yield settings.with_embedded(
+            database_url=database_url, redis_url=redis_url, secret_key=secret_key_for(settings.data_dir)
+        )
+    finally:
+        if redis:
+            redis.stop()
+        if postgres:
+            postgres.stop()
+
+
+def _child_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=settings.database_url or "",
+        REDIS_URL=settings.redis_url or "",
+        SECRET_KEY=settings.secret_key,
+        ADSVC_EMBEDDED="1" if settings.embedded else "0",
+    )
+    return env
+
+
+# ---- serve -------------------------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    from aiohttp import web
+
+    from adsvc.app import create_app
+    from adsvc.weblog import AccessLogger
+
+    with resolved_settings(need_redis=True) as settings:
+        try:
+            app = create_app(settings)
+        except ConfigError as exc:
+            _fail(str(exc))
+        loop = None
+        with contextlib.suppress(ImportError):
+            import uvloop
+
+            loop = uvloop.new_event_loop()
+        host = args.host or settings.host
+        port = args.port if args.port is not None else settings.port
+        print(f"adsvc: serving on http://{host}:{port} (status page: http://{host}:{port}/status)", flush=True)
+        web.run_app(
+            app, host=host, port=port, access_log_class=AccessLogger, print=None, loop=loop, handler_cancellation=False
+        )
+
+
+# ---- worker ------------------------------------------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace) -> None:
+    with resolved_settings(need_redis=True) as settings:
+        try:
+            settings.check()
+        except ConfigError as exc:
+            _fail(str(exc))
+        # jobs read their settings from the environment, like every process does
+        os.environ.update(_child_env(settings))
+        from arq.connections import RedisSettings
+        from arq.worker import run_worker
+
+        from jobs.worker import WorkerSettings
+
+        print("adsvc: worker started", flush=True)
+        run_worker(WorkerSettings, redis_settings=RedisSettings.from_dsn(settings.redis_url or ""))
+
+
+# ---- migrate -----------------------------------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    from adsvc.migrations import apply_migrations
+
+    with resolved_settings(need_redis=False) as settings:
+        assert settings.database_url
+        applied = apply_migrations(settings.database_url, settings.migrations_dir)
+    if applied:
+        print(f"adsvc: applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        print("adsvc: database schema is current, nothing to apply")
+
+
+# ---- create-user -------------------------------------------------------------------------------------------------
+
+
+def _read_password(prompt_twice: bool) -> str:
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password: ")
+        if prompt_twice and getpass.getpass("Repeat password: ") != password:
+            _fail("passwords do not match")
+        return password
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+async def _create_user(settings: Settings, *, email: str, password: str, is_admin: bool, actor: str) -> int:
+    import asyncpg
+
+    from adsvc.audit.queries import insert_audit_entry
+    from adsvc.auth.passwords import hash_password, password_hasher
+    from adsvc.auth.queries import insert_user
+    from adsvc.contexts import init_connection
+
+    hashed = await hash_password(password_hasher(settings), password)
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await init_connection(conn)
+        async with conn.transaction():
+            user = await insert_user(conn, email=email, hashed_password=hashed, is_admin=is_admin)
+            if user is None:
+                _fail(f"a user with email {email} already exists")
+            assert user is not None
+            await insert_audit_entry(
+                conn,
+                action="user.create",
+                actor_id=None,
+                actor_label=actor,
+                target_type="user",
+                target_id=str(user.id),
+                after={"email": user.email, "is_admin": user.is_admin, "is_active": True},
+            )
+        return user.id
+    finally:
+        await conn.close()
+
+
+def cmd_create_user(args: argparse.Namespace) -> None:
+    from adsvc.auth.policy import password_problems
+
+    email = args.email.strip()
+    if "@" not in email or email.startswith("@"):
+        _fail(f"{email!r} is not an email address")
+    password = _read_password(prompt_twice=True)
+    with resolved_settings(need_redis=False) as settings:
+        problems = password_problems(password, email=email, min_length=settings.password_min_length)
+        if problems:
+            _fail("password " + "; ".join(problems))
+        user_id = asyncio.run(_create_user(settings, email=email, password=password, is_admin=args.admin, actor="cli"))
+    print(f"adsvc: created {'admin' if args.admin else 'user'} {email} (id {user_id})")
+
+
+# ---- dev ---------------------------------------------------------------------------------------------------------
+
+
+async def _ensure_admin(settings: Settings, email: str) -> str | None:
+    """Create the first admin when the database has no user; returns the password to show once."""
+    import asyncpg
+
+    from adsvc.auth.queries import count_users
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        if await count_users(conn) > 0:
+            return None
+    finally:
+        await conn.close()
+    password = secrets.token_urlsafe(15)
+    await _create_user(settings, email=email, password=password, is_admin=True, actor="adsvc dev")
+    return password
+
+
+def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "adsvc", *argv], env=env, stdin=subprocess.DEVNULL)
+
+
+def _stop_children(children: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def cmd_dev(args: argparse.Namespace) -> None:
+    from adsvc.migrations import apply_migrations
+
+    stopping = False
+
+    def request_stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    with resolved_settings(need_redis=True) as settings:
+        assert settings.database_url
+        applied = apply_migrations(settings.database_url, settings.migrations_dir)
+        print(f"adsvc dev: data in {settings.data_dir.resolve()}; {len(applied)} migration(s) applied", flush=True)
+        admin_email = os.environ.get("ADSVC_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL)
+        password = asyncio.run(_ensure_admin(settings, admin_email))
+        if password:
+            print("\n  First start: an administrator was created. This password is shown only once:\n"
+                  f"    email:    {admin_email}\n    password: {password}\n", flush=True)  # fmt: skip
+        port = args.port if args.port is not None else settings.port
+        env = _child_env(settings)
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
+        children = [
+            _spawn(["serve", "--host", settings.host, "--port", str(port)], env),
+            _spawn(["worker"], env),
+        ]
+        base = f"http://{settings.host}:{port}"
+        print(f"adsvc dev: web {base}  status {base}/status  API {base}/api/openapi.json  (Ctrl-C stops)", flush=True)
+        exit_code = 0
+        try:
+            while not stopping:
+                for child in children:
+                    if child.poll() is not None:
+                        print(f"adsvc dev: {child.args[3]} exited with {child.returncode}; stopping", file=sys.stderr)
+                        stopping, exit_code = True, 1
+                time.sleep(0.2)
+        finally:
+            _stop_children(children)
+            print("adsvc dev: stopped web and worker; stopping embedded servers", flush=True)
+    raise SystemExit(exit_code)
+
+
+# ---- entry point -------------------------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="adsvc",
+        description="Self-hosted service for running Meta Ads accounts. Configuration comes from environment "
+        "variables (see .env.example); without DATABASE_URL / REDIS_URL every command uses the embedded "
+        "PostgreSQL and Redis under ADSVC_DATA_DIR (default ./.adsvc).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web app", description="Run the web app (one process).")
+    serve.add_argument("--host", default=None, help="address to bind (default HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to bind (default PORT or 8000)")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run the arq worker", description="Run the arq worker.")
+    worker.set_defaults(func=cmd_worker)
+
+    migrate = commands.add_parser(
+        "migrate", help="apply pending migrations", description="Apply pending yoyo migrations; safe to re-run."
+    )
+    migrate.set_defaults(func=cmd_migrate)
+
+    create_user = commands.add_parser(
+        "create-user",
+        help="create a user",
+        description="Create a user. The password is read from a prompt, or from the first line of standard input "
+        "when it is not a terminal (never from the command line).",
+    )
+    create_user.add_argument("email", metavar="EMAIL")
+    create_user.add_argument("--admin", action="store_true", help="make the user an administrator")
+    create_user.set_defaults(func=cmd_create_user)
+
+    dev = commands.add_parser(
+        "dev",
+        help="run everything on the embedded stack",
+        description="Start embedded PostgreSQL and Redis under ADSVC_DATA_DIR, apply migrations, create an admin on "
+        "first start (credentials printed once), and run web and worker in the foreground until Ctrl-C.",
+    )
+    dev.add_argument("--port", type=int, default=None, help="web port (default PORT or 8000)")
+    dev.set_defaults(func=cmd_dev)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    # pgserver's platformdirs warns on every start when XDG_RUNTIME_DIR is unset (servers, CI); it is harmless.
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    args = build_parser().parse_args(argv)
+    _setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
+    args.func(args)
+

@@ -1,0 +1,32 @@
+"""Every typed application and request key of the web app, in one place."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+from argon2 import PasswordHasher
+from redis.asyncio import Redis
+
+from adsvc.auth.principal import Principal
+from adsvc.metrics import Metrics
+from adsvc.routing import Endpoint
+from adsvc.settings import Settings
+
+SETTINGS: Final = web.AppKey("SETTINGS", Settings)
+PG: Final = web.AppKey("PG", asyncpg.Pool)
+REDIS: Final = web.AppKey("REDIS", Redis)
+HTTP: Final = web.AppKey("HTTP", aiohttp.ClientSession)
+METRICS: Final = web.AppKey("METRICS", Metrics)
+PASSWORD_HASHER: Final = web.AppKey("PASSWORD_HASHER", PasswordHasher)
+# A hash of a random password, verified when the email is unknown so both cases cost the same.
+DUMMY_PASSWORD_HASH: Final = web.AppKey("DUMMY_PASSWORD_HASH", str)
+ENDPOINTS: Final = web.AppKey("ENDPOINTS", dict[str, Endpoint])
+OPENAPI_DOCUMENT: Final = web.AppKey("OPENAPI_DOCUMENT", bytes)
+KNOWN_MIGRATIONS: Final = web.AppKey("KNOWN_MIGRATIONS", tuple[str, ...])
+STARTED_AT: Final = web.AppKey("STARTED_AT", float)
+
+REQUEST_ID: Final = web.RequestKey("REQUEST_ID", str)
+PRINCIPAL: Final = web.RequestKey("PRINCIPAL", Principal)

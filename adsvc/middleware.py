@@ -1,0 +1,118 @@
+"""The three middlewares every request passes: request context (id, headers, metrics), JSON errors, and auth."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from adsvc.auth.queries import is_active_admin
+from adsvc.auth.revocation import check_not_revoked
+from adsvc.auth.tokens import InvalidToken, decode_access_token
+from adsvc.errors import ApiError, Forbidden, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
+from adsvc.keys import ENDPOINTS, METRICS, PG, PRINCIPAL, REDIS, REQUEST_ID, SETTINGS
+from adsvc.routing import Auth
+
+log = logging.getLogger("adsvc.web")
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    # The service's own pages load only their own stylesheet and scripts; charts are inline SVG.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def error_response(error: ApiError, request_id: str) -> web.Response:
+    body = error.body()
+    body["error"]["request_id"] = request_id
+    return web.Response(
+        body=orjson.dumps(body), status=error.status, content_type="application/json", headers=error.headers()
+    )
+
+
+@web.middleware
+async def request_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id in and out, security headers, and per-route metrics (labelled by route name, never raw path)."""
+    started = time.perf_counter()
+    incoming = request.headers.get("X-Request-ID")
+    request_id = incoming if incoming and _SAFE_REQUEST_ID.match(incoming) else os.urandom(12).hex()
+    request[REQUEST_ID] = request_id
+    response = await handler(request)
+    response.headers["X-Request-ID"] = request_id
+    response.headers.update(SECURITY_HEADERS)
+    route = request.match_info.route.name or "unmatched"
+    method = request.method if request.method in _KNOWN_METHODS else "OTHER"
+    request.app[METRICS].observe_request(route, method, response.status, time.perf_counter() - started)
+    return response
+
+
+def _translate_http_exception(exc: web.HTTPException) -> ApiError:
+    if isinstance(exc, web.HTTPNotFound):
+        return NotFound("no such route")
+    if isinstance(exc, web.HTTPMethodNotAllowed):
+        return MethodNotAllowed(f"method {exc.method} is not allowed here", allowed=sorted(exc.allowed_methods))
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
+        return PayloadTooLarge("request body is too large")
+    error = ApiError(exc.reason or "request failed", code=exc.reason.lower().replace(" ", "_") if exc.reason else None)
+    error.status = exc.status
+    return error
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every ApiError becomes the JSON error shape; anything unexpected is logged in full and answered a bare 500."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc, request[REQUEST_ID])
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(_translate_http_exception(exc), request[REQUEST_ID])
+    except Exception:
+        log.exception("unhandled error in %s %s (request_id=%s)", request.method, request.path, request[REQUEST_ID])
+        return error_response(ApiError("internal server error"), request[REQUEST_ID])
+
+
+def bearer_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token")
+    return token.strip()
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Routes declared USER or ADMIN need a valid, unrevoked access token; the revocation check is one Redis call."""
+    route_name = request.match_info.route.name
+    endpoint = request.app[ENDPOINTS].get(route_name) if route_name else None
+    if endpoint is None or endpoint.auth is Auth.PUBLIC:
+        return await handler(request)
+    app = request.app
+    settings = app[SETTINGS]
+    try:
+        principal = decode_access_token(bearer_token(request), settings)
+    except (InvalidToken, Unauthorized) as exc:
+        app[METRICS].auth_failures.labels("invalid_token").inc()
+        raise Unauthorized("invalid or missing access token") from exc
+    await check_not_revoked(app[REDIS], principal, timeout=settings.redis_timeout_seconds)
+    if endpoint.auth is Auth.ADMIN:
+        # Admin rights are read fresh: a token minted before a demotion must not keep them.
+        if not await is_active_admin(app[PG], user_id=principal.user_id):
+            raise Forbidden("administrator rights required")
+    request[PRINCIPAL] = principal
+    return await handler(request)

@@ -1,0 +1,162 @@
+"""Endpoint declarations: the one source for routing, request validation, auth level and the OpenAPI document."""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from adsvc.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+
+_PATH_PARAM = re.compile(r"{(\w+)(?::[^}]+)?}")
+
+
+class Auth(enum.Enum):
+    PUBLIC = "public"
+    USER = "user"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    name: str
+    handler: Handler
+    summary: str
+    tag: str
+    auth: Auth
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    content_type: str = "application/json"
+    path_params: dict[str, type] = field(default_factory=dict)
+
+    @property
+    def openapi_path(self) -> str:
+        return _PATH_PARAM.sub(r"{\1}", self.path)
+
+
+def json_response(data: BaseModel | dict[str, Any] | list[Any], *, status: int = 200) -> web.Response:
+    body = data.model_dump_json().encode() if isinstance(data, BaseModel) else orjson.dumps(data)
+    return web.Response(body=body, status=status, content_type="application/json")
+
+
+def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    # Never echo the input back: it may be a password.
+    return [{"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]} for err in exc.errors()]
+
+
+async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    if request.content_type != "application/json":
+        raise UnsupportedMediaType("request body must be application/json")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge(f"request body exceeds {exc.max_size} bytes") from None
+    try:
+        return model.model_validate_json(raw or b"")
+    except ValidationError as exc:
+        if any(err["type"] == "json_invalid" for err in exc.errors()):
+            raise BadRequest("request body is not valid JSON") from None
+        if any(err["type"] == "model_type" and not err["loc"] for err in exc.errors()):
+            raise BadRequest("request body must be a JSON object") from None
+        raise ValidationFailed("request body failed validation", details=_validation_details(exc)) from None
+
+
+def read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise ValidationFailed("query parameters failed validation", details=_validation_details(exc)) from None
+
+
+def _wrap(endpoint_body: type[BaseModel] | None, endpoint_query: type[BaseModel] | None, handler: Handler) -> Handler:
+    if endpoint_body is None and endpoint_query is None:
+        return handler
+
+    async def validated(request: web.Request) -> web.StreamResponse:
+        kwargs: dict[str, BaseModel] = {}
+        if endpoint_query is not None:
+            kwargs["query"] = read_query(request, endpoint_query)
+        if endpoint_body is not None:
+            kwargs["body"] = await read_body(request, endpoint_body)
+        return await handler(request, **kwargs)
+
+    validated.__name__ = handler.__name__
+    validated.__doc__ = handler.__doc__
+    return validated
+
+
+class Routes:
+    """A feature's endpoints, declared next to their handlers and mounted by the app factory."""
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.endpoints: list[Endpoint] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        name: str,
+        summary: str,
+        auth: Auth = Auth.USER,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        errors: Iterable[int] = (),
+        content_type: str = "application/json",
+        path_params: dict[str, type] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.endpoints.append(
+                Endpoint(
+                    method=method,
+                    path=path,
+                    name=name,
+                    handler=_wrap(body, query, handler),
+                    summary=summary,
+                    tag=self.tag,
+                    auth=auth,
+                    body=body,
+                    query=query,
+                    response=response,
+                    status=status,
+                    errors=tuple(errors),
+                    content_type=content_type,
+                    path_params=path_params or {},
+                )
+            )
+            return handler
+
+        return register
+
+    def get(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kwargs)
+
+
+def mount(app: web.Application, routes: Iterable[Routes]) -> dict[str, Endpoint]:
+    endpoints: dict[str, Endpoint] = {}
+    for table in routes:
+        for endpoint in table.endpoints:
+            if endpoint.name in endpoints:
+                raise ValueError(f"duplicate route name {endpoint.name}")
+            app.router.add_route(endpoint.method, endpoint.path, endpoint.handler, name=endpoint.name)
+            endpoints[endpoint.name] = endpoint
+    return endpoints

@@ -1,0 +1,171 @@
+"""Service configuration: one frozen Settings read from the environment once per process."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Values that must never reach production as a signing key.
+_KNOWN_UNSAFE_SECRETS = frozenset({"", "changeme", "change-me", "secret", "your-secret-key", "dev", "development"})
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(Exception):
+    """A missing or unsafe setting; its message is one line meant for the operator."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(f"{name} must be true or false, got {raw!r}")
+
+
+def _keys(env: Mapping[str, str], name: str) -> dict[str, str]:
+    """Parse `kid:secret,kid:secret` (previous JWT keys still accepted for verification)."""
+    raw = env.get(name, "").strip()
+    keys: dict[str, str] = {}
+    if not raw:
+        return keys
+    for part in raw.split(","):
+        kid, sep, secret = part.strip().partition(":")
+        if not sep or not kid or not secret:
+            raise ConfigError(f"{name} must look like kid:secret[,kid:secret], got an entry without both parts")
+        keys[kid] = secret
+    return keys
+
+
+def _optional(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str | None = field(default=None, repr=False)
+    redis_url: str | None = field(default=None, repr=False)
+    secret_key: str = field(default="", repr=False)
+    jwt_key_id: str = "primary"
+    jwt_previous_keys: Mapping[str, str] = field(default_factory=dict, repr=False)
+    jwt_issuer: str = "adsvc"
+    jwt_audience: str = "adsvc-api"
+    jwt_expiration_minutes: int = 30
+    redis_timeout_seconds: float = 0.5
+    db_pool_min_size: int = 2
+    db_pool_max_size: int = 10
+    db_timeout_seconds: float = 5.0
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 20
+    login_throttle_window_seconds: int = 900
+    trust_forwarded_for: bool = False
+    argon2_time_cost: int = 3
+    argon2_memory_cost_kib: int = 65536
+    argon2_parallelism: int = 4
+    password_min_length: int = 12
+    max_body_bytes: int = 1024 * 1024
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = Path(".adsvc")
+    embedded: bool = False
+    log_level: str = "INFO"
+    migrations_dir: Path = REPO_ROOT / "migrations"
+    templates_dir: Path = REPO_ROOT / "templates"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            database_url=_optional(env, "DATABASE_URL"),
+            redis_url=_optional(env, "REDIS_URL"),
+            secret_key=env.get("SECRET_KEY", ""),
+            jwt_key_id=env.get("JWT_KEY_ID", "primary").strip() or "primary",
+            jwt_previous_keys=_keys(env, "JWT_PREVIOUS_KEYS"),
+            jwt_issuer=env.get("JWT_ISSUER", "adsvc"),
+            jwt_audience=env.get("JWT_AUDIENCE", "adsvc-api"),
+            jwt_expiration_minutes=_int(env, "JWT_EXPIRATION_MINUTES", 30),
+            redis_timeout_seconds=_float(env, "REDIS_TIMEOUT_SECONDS", 0.5),
+            db_pool_min_size=_int(env, "DB_POOL_MIN_SIZE", 2),
+            db_pool_max_size=_int(env, "DB_POOL_MAX_SIZE", 10),
+            db_timeout_seconds=_float(env, "DB_TIMEOUT_SECONDS", 5.0),
+            login_max_failures_per_account=_int(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 5),
+            login_max_failures_per_address=_int(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
+            login_throttle_window_seconds=_int(env, "LOGIN_THROTTLE_WINDOW_SECONDS", 900),
+            trust_forwarded_for=_bool(env, "TRUST_FORWARDED_FOR", False),
+            argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3),
+            argon2_memory_cost_kib=_int(env, "ARGON2_MEMORY_COST_KIB", 65536),
+            argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 4),
+            password_min_length=_int(env, "PASSWORD_MIN_LENGTH", 12),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
+            host=env.get("HOST", "127.0.0.1"),
+            port=_int(env, "PORT", 8000),
+            data_dir=Path(env.get("ADSVC_DATA_DIR", ".adsvc")),
+            log_level=env.get("LOG_LEVEL", "INFO").upper(),
+            embedded=_bool(env, "ADSVC_EMBEDDED", False),
+        )
+
+    def with_embedded(self, *, database_url: str, redis_url: str, secret_key: str) -> Settings:
+        """The same settings pointed at the embedded PostgreSQL and Redis of the data folder."""
+        return dataclasses.replace(
+            self,
+            database_url=self.database_url or database_url,
+            redis_url=self.redis_url or redis_url,
+            secret_key=self.secret_key or secret_key,
+            embedded=True,
+        )
+
+    @property
+    def jwt_keys(self) -> dict[str, str]:
+        """Every key accepted for verification by kid; the signing key wins a clash."""
+        return {**self.jwt_previous_keys, self.jwt_key_id: self.secret_key}
+
+    def check(self) -> None:
+        """Refuse to start with a missing or unsafe setting, in one clear line."""
+        if not self.database_url:
+            raise ConfigError("DATABASE_URL is not set (unset both DATABASE_URL and REDIS_URL for the embedded stack)")
+        if not self.redis_url:
+            raise ConfigError("REDIS_URL is not set (unset both DATABASE_URL and REDIS_URL for the embedded stack)")
+        if self.secret_key.strip().lower() in _KNOWN_UNSAFE_SECRETS:
+            raise ConfigError("SECRET_KEY is missing or a known placeholder; set a random value of 32+ characters")
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise ConfigError(f"SECRET_KEY is too short ({len(self.secret_key)} chars); use at least {MIN_SECRET_LENGTH}")
+        for kid, secret in self.jwt_previous_keys.items():
+            if len(secret) < MIN_SECRET_LENGTH:
+                raise ConfigError(f"JWT_PREVIOUS_KEYS entry {kid!r} is shorter than {MIN_SECRET_LENGTH} characters")
+        if not 1 <= self.jwt_expiration_minutes <= 24 * 60:
+            raise ConfigError("JWT_EXPIRATION_MINUTES must be between 1 and 1440")
+        if not 0 < self.redis_timeout_seconds <= 5:
+            raise ConfigError("REDIS_TIMEOUT_SECONDS must be greater than 0 and at most 5")
+        if self.db_pool_min_size < 0 or self.db_pool_max_size < max(1, self.db_pool_min_size):
+            raise ConfigError("DB_POOL_MAX_SIZE must be at least 1 and not below DB_POOL_MIN_SIZE")
+        if self.password_min_length < 8:
+            raise ConfigError("PASSWORD_MIN_LENGTH must be at least 8")

@@ -1,0 +1,149 @@
+"""Liveness, readiness, Prometheus metrics, the OpenAPI document, and the HTML status page."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp_jinja2
+from aiohttp import web
+from pydantic import BaseModel
+from redis.exceptions import RedisError
+
+from adsvc import __version__
+from adsvc.keys import KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, PG, REDIS, SETTINGS, STARTED_AT
+from adsvc.migrations import pending_migrations
+from adsvc.routing import Auth, Routes, json_response
+from adsvc.status import queries
+from adsvc.status.workers import worker_status
+
+log = logging.getLogger("adsvc.status")
+
+routes = Routes(tag="ops")
+
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+class HealthOut(BaseModel):
+    status: str
+
+
+class CheckOut(BaseModel):
+    ok: bool
+    latency_ms: float | None
+    detail: str
+
+
+class ReadyOut(BaseModel):
+    status: str
+    checks: dict[str, CheckOut]
+
+
+@dataclass
+class Check:
+    ok: bool
+    detail: str
+    latency_ms: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def _timed(coro: Any) -> tuple[Any, float]:
+    started = time.perf_counter()
+    async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+        result = await coro
+    return result, round((time.perf_counter() - started) * 1000, 2)
+
+
+async def check_database(app: web.Application) -> tuple[Check, Check]:
+    """The database itself, and whether every migration file has been applied to it."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS), app[PG].acquire() as conn:
+            version, latency = await _timed(queries.server_version(conn))
+            applied = await queries.applied_migration_ids(conn)
+    except Exception as exc:  # whatever failed, the check's answer is "unhealthy", logged with its cause
+        log.warning("database check failed: %r", exc)
+        failed = Check(ok=False, detail=f"unreachable: {type(exc).__name__}")
+        return failed, Check(ok=False, detail="unknown: database unreachable")
+    pending = pending_migrations(app[KNOWN_MIGRATIONS], applied)
+    database = Check(ok=True, detail=f"PostgreSQL {version}", latency_ms=latency)
+    if pending:
+        migrations = Check(ok=False, detail=f"{len(pending)} pending: {', '.join(pending)}", extra={"pending": pending})
+    else:
+        migrations = Check(ok=True, detail=f"{len(applied)} applied, none pending")
+    return database, migrations
+
+
+async def check_redis(app: web.Application) -> Check:
+    try:
+        info, latency = await _timed(app[REDIS].info("server"))
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("redis check failed: %r", exc)
+        return Check(ok=False, detail=f"unreachable: {type(exc).__name__}")
+    return Check(ok=True, detail=f"Redis {info.get('redis_version', '?')}", latency_ms=latency)
+
+
+async def run_checks(app: web.Application) -> dict[str, Check]:
+    (database, migrations), redis = await asyncio.gather(check_database(app), check_redis(app))
+    return {"database": database, "redis": redis, "migrations": migrations}
+
+
+@routes.get("/health", name="health", summary="Liveness: the process answers; touches nothing", auth=Auth.PUBLIC,
+            response=HealthOut)  # fmt: skip
+async def health(request: web.Request) -> web.Response:
+    return json_response(HealthOut(status="ok"))
+
+
+@routes.get(
+    "/ready",
+    name="ready",
+    summary="Readiness: database, Redis, and migrations current; 503 names what failed",
+    auth=Auth.PUBLIC,
+    response=ReadyOut,
+    errors=(503,),
+)
+async def ready(request: web.Request) -> web.Response:
+    checks = await run_checks(request.app)
+    all_ok = all(check.ok for check in checks.values())
+    body = ReadyOut(
+        status="ready" if all_ok else "not_ready",
+        checks={name: CheckOut(ok=c.ok, latency_ms=c.latency_ms, detail=c.detail) for name, c in checks.items()},
+    )
+    response = json_response(body, status=200 if all_ok else 503)
+    if not all_ok:
+        response.headers["Retry-After"] = "5"
+    return response
+
+
+@routes.get("/metrics", name="metrics", summary="Prometheus metrics of this process", auth=Auth.PUBLIC,
+            content_type="text/plain")  # fmt: skip
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].render(), content_type="text/plain", charset="utf-8",
+                        headers={"Cache-Control": "no-store"})  # fmt: skip
+
+
+@routes.get("/api/openapi.json", name="openapi", summary="This OpenAPI document", auth=Auth.PUBLIC)
+async def openapi(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
+
+
+@routes.get("/status", name="status", summary="HTML status page for on-call engineers", auth=Auth.PUBLIC,
+            content_type="text/html")  # fmt: skip
+async def status_page(request: web.Request) -> web.Response:
+    app = request.app
+    checks, workers = await asyncio.gather(run_checks(app), worker_status(app[REDIS]))
+    context = {
+        "version": __version__,
+        "uptime_seconds": int(time.time() - app[STARTED_AT]),
+        "checks": checks,
+        "workers": workers,
+        "all_ok": all(check.ok for check in checks.values()),
+        "embedded": app[SETTINGS].embedded,
+        "now": time.time(),
+        "generated_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
+    response = aiohttp_jinja2.render_template("status.html", request, context)
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,57 @@
+"""Worker liveness in Redis: each arq worker writes a heartbeat key with a TTL, and arq its queue counters."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict, dataclass
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+HEARTBEAT_PREFIX = "adsvc:worker-heartbeat:"
+HEARTBEAT_TTL_SECONDS = 180
+# arq's default queue writes "<time> j_complete=.. j_failed=.. j_retried=.. j_ongoing=.. queued=.." here.
+ARQ_HEALTH_CHECK_KEY = "arq:queue:health-check"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerBeat:
+    worker_id: str
+    host: str
+    pid: int
+    started_at: float
+    beat_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    workers: list[WorkerBeat]
+    queue_counters: dict[str, int]
+
+
+async def record_heartbeat(redis: Redis, beat: WorkerBeat) -> None:
+    await redis.set(HEARTBEAT_PREFIX + beat.worker_id, orjson.dumps(asdict(beat)), ex=HEARTBEAT_TTL_SECONDS)
+
+
+def parse_queue_counters(health_check: str | None) -> dict[str, int]:
+    counters: dict[str, int] = {}
+    for part in (health_check or "").split():
+        name, sep, value = part.partition("=")
+        if sep and value.isdigit():
+            counters[name] = int(value)
+    return counters
+
+
+async def worker_status(redis: Redis, *, timeout: float = 2.0) -> WorkerStatus | None:
+    """Workers that beat within the TTL (newest first) and the queue's counters; None when Redis cannot say."""
+    try:
+        async with asyncio.timeout(timeout):
+            keys = [key async for key in redis.scan_iter(match=HEARTBEAT_PREFIX + "*", count=100)]
+            values = await redis.mget(keys) if keys else []
+            health_check = await redis.get(ARQ_HEALTH_CHECK_KEY)
+    except (RedisError, OSError, TimeoutError):
+        return None
+    beats = [WorkerBeat(**orjson.loads(value)) for value in values if value]
+    beats.sort(key=lambda beat: beat.beat_at, reverse=True)
+    return WorkerStatus(workers=beats, queue_counters=parse_queue_counters(health_check))

@@ -1,0 +1,1 @@
+"""arq workers: `arq jobs.worker.WorkerSettings` or `adsvc worker`."""

@@ -1,0 +1,28 @@
+"""Worker start-up and shutdown: the same settings and resources the web app uses, kept in arq's ctx."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+from adsvc.contexts import create_pg_pool, create_redis
+from adsvc.settings import Settings
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    settings = Settings.from_env()
+    settings.check()
+    ctx["settings"] = settings
+    ctx["pg"] = await create_pg_pool(settings)
+    ctx["app_redis"] = create_redis(settings)
+    ctx["worker_id"] = f"{socket.gethostname()}-{os.getpid()}"
+    ctx["started_at"] = time.time()
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    if "pg" in ctx:
+        await ctx["pg"].close()
+    if "app_redis" in ctx:
+        await ctx["app_redis"].aclose()
