@@ -62,8 +62,8 @@ async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise UnsupportedMediaType("request body must be application/json")
     try:
         raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise PayloadTooLarge(f"request body exceeds {exc.max_size} bytes") from None
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge(f"request body exceeds {request.client_max_size} bytes") from None
     try:
         return model.model_validate_json(raw or b"")
     except ValidationError as exc:

@@ -1,0 +1,89 @@
+"""Test session: a real PostgreSQL and a real Redis (embedded, started once), or the servers named by
+DATABASE_URL / REDIS_URL when both are set. Each test gets a fresh app on a clean Redis database."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import psycopg2
+import pytest
+import redis as redis_sync
+from aiohttp.test_utils import TestClient
+from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
+
+from adsvc.app import create_app
+from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis
+from adsvc.migrations import apply_migrations
+from adsvc.settings import REPO_ROOT, Settings
+from factories import Stack, make_settings
+
+TEST_DATABASE = "adsvc_test"
+
+
+def _with_database(url: str, database: str) -> str:
+    """Swap the database name in a libpq URL, keeping query parameters such as a socket `host`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    external_db, external_redis = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    postgres: EmbeddedPostgres | None = None
+    redis: EmbeddedRedis | None = None
+    if external_db and external_redis:
+        admin_url, redis_url = external_db, external_redis
+    else:
+        data_dir = tmp_path_factory.mktemp("stack")
+        postgres = EmbeddedPostgres(data_dir)
+        redis = EmbeddedRedis.in_data_dir(data_dir)
+        admin_url = postgres.start()
+        redis_url = redis.start(reuse=False)
+    conn = psycopg2.connect(admin_url)
+    conn.set_isolation_level(ISOLATION_LEVEL_AUTOCOMMIT)
+    with conn.cursor() as cur:
+        cur.execute(f"drop database if exists {TEST_DATABASE} with (force)")
+        cur.execute(f"create database {TEST_DATABASE}")
+    conn.close()
+    database_url = _with_database(admin_url, TEST_DATABASE)
+    apply_migrations(database_url, REPO_ROOT / "migrations")
+    try:
+        yield Stack(database_url=database_url, redis_url=redis_url, admin_database_url=admin_url)
+    finally:
+        if redis:
+            redis.stop()
+        if postgres:
+            postgres.stop()
+
+
+@pytest.fixture
+def settings(stack: Stack) -> Settings:
+    return make_settings(stack)
+
+
+@pytest.fixture(autouse=True)
+def clean_redis(stack: Stack) -> Iterator[None]:
+    client = redis_sync.Redis.from_url(stack.redis_url)
+    client.flushdb()
+    yield
+    client.close()
+
+
+@pytest.fixture
+async def client(aiohttp_client: Any, settings: Settings) -> TestClient:
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+async def db(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(stack.database_url)
+    from adsvc.contexts import init_connection
+
+    await init_connection(conn)
+    yield conn
+    await conn.close()
