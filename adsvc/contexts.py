@@ -9,6 +9,9 @@ import asyncpg
 import orjson
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from adsvc import __version__
 from adsvc.auth.passwords import dummy_password_hash, password_hasher
@@ -43,12 +46,14 @@ async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
 
 def create_redis(settings: Settings) -> Redis:
     assert settings.redis_url
-    # Short socket timeouts and no retries: a dead Redis must turn into a fast 503, not a hung request.
+    # Short socket timeouts: a dead or stuck Redis must turn into a fast 503, not a hung request. One immediate
+    # retry on a broken connection only, so the first request after Redis comes back reconnects and succeeds.
     return Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=settings.redis_timeout_seconds,
         retry_on_timeout=False,
+        retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
         health_check_interval=0,
         decode_responses=True,
     )

@@ -1,0 +1,44 @@
+"""The arq worker in burst mode: start-up with real resources, the heartbeat job, and the status page reading it."""
+
+from __future__ import annotations
+
+from arq.connections import RedisSettings
+from arq.worker import Worker
+from factories import TEST_SECRET
+
+from adsvc.keys import REDIS
+from adsvc.status.workers import HEARTBEAT_PREFIX, HEARTBEAT_TTL_SECONDS
+from jobs.worker import WorkerSettings
+
+
+async def test_worker_heartbeat_shows_on_status_page(client, stack, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", stack.database_url)
+    monkeypatch.setenv("REDIS_URL", stack.redis_url)
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
+    worker = Worker(
+        functions=WorkerSettings.functions,
+        cron_jobs=WorkerSettings.cron_jobs,
+        on_startup=WorkerSettings.on_startup,
+        on_shutdown=WorkerSettings.on_shutdown,
+        redis_settings=RedisSettings.from_dsn(stack.redis_url),
+        burst=True,
+        poll_delay=0.05,
+        handle_signals=False,
+    )
+    try:
+        await worker.main()
+    finally:
+        await worker.close()
+    assert worker.jobs_complete == 1 and worker.jobs_failed == 0
+    worker_id = worker.ctx["worker_id"]
+    app_redis = client.server.app[REDIS]
+    assert 0 < await app_redis.ttl(HEARTBEAT_PREFIX + worker_id) <= HEARTBEAT_TTL_SECONDS
+
+    html = await (await client.get("/status")).text()
+    assert worker_id in html
+    assert "No worker has reported" not in html
+
+
+async def test_status_page_says_when_no_worker_reports(client):
+    html = await (await client.get("/status")).text()
+    assert "No worker has reported" in html

@@ -1,0 +1,105 @@
+"""`adsvc dev` as a newcomer runs it: embedded PostgreSQL and Redis, an admin printed once, web and worker up,
+Ctrl-C stopping every process, and a second start finding the same data."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from adsvc.embedded import free_port
+
+pytestmark = pytest.mark.slow
+
+STARTUP_TIMEOUT = 90
+
+
+async def _start(data_dir: Path, port: int) -> tuple[asyncio.subprocess.Process, list[str]]:
+    env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL", "SECRET_KEY"}}
+    env.update(ADSVC_DATA_DIR=str(data_dir), LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "adsvc", "dev", "--port", str(port),
+        env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so the test can send Ctrl-C to the whole group
+    )  # fmt: skip
+    lines: list[str] = []
+    assert process.stdout is not None
+    async with asyncio.timeout(STARTUP_TIMEOUT):
+        while True:
+            raw = await process.stdout.readline()
+            if not raw:
+                raise AssertionError("adsvc dev exited early:\n" + "".join(lines))
+            lines.append(raw.decode())
+            if "adsvc dev: web" in lines[-1]:
+                break
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/ready") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.1)
+    return process, lines
+
+
+async def _ctrl_c(process: asyncio.subprocess.Process) -> str:
+    os.killpg(process.pid, signal.SIGINT)
+    assert process.stdout is not None
+    async with asyncio.timeout(60):
+        rest = await process.stdout.read()
+        await process.wait()
+    return rest.decode()
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+async def _login(port: int, email: str, password: str) -> int:
+    async with aiohttp.ClientSession() as session, session.post(
+        f"http://127.0.0.1:{port}/api/v1/auth/login", json={"email": email, "password": password}
+    ) as response:
+        return response.status
+
+
+async def test_dev_starts_everything_prints_admin_once_and_keeps_data(tmp_path):
+    data_dir, port = tmp_path / "data", free_port()
+    process, lines = await _start(data_dir, port)
+    try:
+        output = "".join(lines)
+        password_lines = [line for line in lines if line.strip().startswith("password:")]
+        assert len(password_lines) == 1, output
+        password = password_lines[0].split(":", 1)[1].strip()
+        assert await _login(port, "admin@example.com", password) == 200
+        async with aiohttp.ClientSession() as session:
+            for _ in range(100):  # the worker's first heartbeat runs at start-up
+                async with session.get(f"http://127.0.0.1:{port}/status") as response:
+                    html = await response.text()
+                if "No worker has reported" not in html:
+                    break
+                await asyncio.sleep(0.1)
+        assert "Workers" in html and "No worker has reported" not in html
+        redis_port = int((data_dir / "redis" / "redis.port").read_text())
+    finally:
+        rest = await _ctrl_c(process)
+    assert process.returncode == 0, rest
+    assert not _port_open(port) and not _port_open(redis_port)
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+    process, lines = await _start(data_dir, port)
+    try:
+        assert not any(line.strip().startswith("password:") for line in lines)
+        assert await _login(port, "admin@example.com", password) == 200
+    finally:
+        await _ctrl_c(process)
+    assert process.returncode == 0
