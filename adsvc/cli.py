@@ -15,6 +15,7 @@ import sys
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 from adsvc.settings import ConfigError, Settings
 
@@ -126,7 +127,7 @@ def cmd_worker(args: argparse.Namespace) -> None:
         from jobs.worker import WorkerSettings
 
         print("adsvc: worker started", flush=True)
-        run_worker(WorkerSettings, redis_settings=RedisSettings.from_dsn(settings.redis_url or ""))
+        run_worker(WorkerSettings, redis_settings=RedisSettings.from_dsn(settings.redis_url or ""))  # type: ignore[arg-type]
 
 
 # ---- migrate -----------------------------------------------------------------------------------------------------
@@ -223,6 +224,7 @@ async def _ensure_admin(settings: Settings, email: str) -> str | None:
 
 
 def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A child `python -m adsvc <argv>`; its role is argv[0] (serve or worker)."""
     return subprocess.Popen([sys.executable, "-m", "adsvc", *argv], env=env, stdin=subprocess.DEVNULL)
 
 
@@ -272,7 +274,8 @@ def cmd_dev(args: argparse.Namespace) -> None:
             while not stopping:
                 for child in children:
                     if child.poll() is not None:
-                        print(f"adsvc dev: {child.args[3]} exited with {child.returncode}; stopping", file=sys.stderr)
+                        role = "web" if child is children[0] else "worker"
+                        print(f"adsvc dev: {role} exited with {child.returncode}; stopping", file=sys.stderr)
                         stopping, exit_code = True, 1
                 time.sleep(0.2)
         finally:
@@ -331,6 +334,8 @@ def main(argv: list[str] | None = None) -> None:
     # pgserver's platformdirs warns on every start when XDG_RUNTIME_DIR is unset (servers, CI); it is harmless.
     warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     args = build_parser().parse_args(argv)
+    from dotenv import load_dotenv
+
+    load_dotenv(Path.cwd() / ".env", override=False)
     _setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     args.func(args)
-

@@ -48,7 +48,7 @@ def create_redis(settings: Settings) -> Redis:
     assert settings.redis_url
     # Short socket timeouts: a dead or stuck Redis must turn into a fast 503, not a hung request. One immediate
     # retry on a broken connection only, so the first request after Redis comes back reconnects and succeeds.
-    return Redis.from_url(
+    client: Redis = Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.redis_timeout_seconds,
         socket_connect_timeout=settings.redis_timeout_seconds,
@@ -57,6 +57,7 @@ def create_redis(settings: Settings) -> Redis:
         health_check_interval=0,
         decode_responses=True,
     )
+    return client
 
 
 async def pg_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -62,15 +62,15 @@ class EmbeddedPostgres:
     def start(self) -> str:
         import sys
 
-        import pgserver
+        from pgserver.postgres_server import get_server
 
         self.path.mkdir(parents=True, exist_ok=True)
         if not self._postmaster_running():
             script = "import sys, pgserver; pgserver.get_server(sys.argv[1], cleanup_mode=None)"
-            subprocess.run([sys.executable, "-W", "ignore", "-c", script, str(self.path)], check=True, start_new_session=True,
-                           timeout=120)  # fmt: skip
+            command = [sys.executable, "-W", "ignore", "-c", script, str(self.path)]
+            subprocess.run(command, check=True, start_new_session=True, timeout=120)
             self.started_here = True
-        server = pgserver.get_server(self.path, cleanup_mode=None)
+        server = get_server(self.path, cleanup_mode=None)
         return str(server.get_uri(POSTGRES_DATABASE))
 
     def stop(self) -> None:
@@ -79,7 +79,8 @@ class EmbeddedPostgres:
         from pgserver import _commands
 
         user = "pgserver" if os.geteuid() == 0 else None
-        _commands.pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.path, user=user, timeout=60)
+        pg_ctl = _commands.pg_ctl  # type: ignore[attr-defined]  # generated per binary at import
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.path, user=user, timeout=60)
         self.started_here = False
 
 

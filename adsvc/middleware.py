@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import time
+
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler

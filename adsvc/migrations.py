@@ -15,9 +15,7 @@ def yoyo_url(database_url: str) -> str:
 
 def known_migrations(migrations_dir: Path) -> tuple[str, ...]:
     """The ids yoyo gives the migration files: their names without `.sql`, rollbacks excluded."""
-    return tuple(
-        sorted(path.stem for path in migrations_dir.glob("*.sql") if not path.name.endswith(".rollback.sql"))
-    )
+    return tuple(sorted(path.stem for path in migrations_dir.glob("*.sql") if not path.name.endswith(".rollback.sql")))
 
 
 def apply_migrations(database_url: str, migrations_dir: Path) -> list[str]:

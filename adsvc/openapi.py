@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -50,7 +50,7 @@ _RETRY_AFTER = {"Retry-After": {"schema": {"type": "integer"}, "description": "S
 
 
 Mode = Literal["validation", "serialization"]
-Refs = dict[tuple[type[BaseModel], Mode], dict[str, Any]]
+Refs = Mapping[tuple[Any, Mode], dict[str, Any]]
 
 
 def _model_pairs(endpoints: Iterable[Endpoint]) -> list[tuple[type[BaseModel], Mode]]:

@@ -157,7 +157,9 @@ class Settings:
         if self.secret_key.strip().lower() in _KNOWN_UNSAFE_SECRETS:
             raise ConfigError("SECRET_KEY is missing or a known placeholder; set a random value of 32+ characters")
         if len(self.secret_key) < MIN_SECRET_LENGTH:
-            raise ConfigError(f"SECRET_KEY is too short ({len(self.secret_key)} chars); use at least {MIN_SECRET_LENGTH}")
+            raise ConfigError(
+                f"SECRET_KEY is too short ({len(self.secret_key)} chars); use at least {MIN_SECRET_LENGTH}"
+            )
         for kid, secret in self.jwt_previous_keys.items():
             if len(secret) < MIN_SECRET_LENGTH:
                 raise ConfigError(f"JWT_PREVIOUS_KEYS entry {kid!r} is shorter than {MIN_SECRET_LENGTH} characters")

@@ -12,13 +12,13 @@ import psycopg2
 import pytest
 import redis as redis_sync
 from aiohttp.test_utils import TestClient
+from factories import Stack, make_settings
 from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
 
 from adsvc.app import create_app
 from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis
 from adsvc.migrations import apply_migrations
 from adsvc.settings import REPO_ROOT, Settings
-from factories import Stack, make_settings
 
 TEST_DATABASE = "adsvc_test"
 

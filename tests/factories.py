@@ -68,4 +68,3 @@ def bearer(token: str) -> dict[str, str]:
 
 def random_secret() -> str:
     return secrets.token_urlsafe(40)
-

@@ -26,6 +26,7 @@ async def _start(data_dir: Path, port: int) -> tuple[asyncio.subprocess.Process,
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "adsvc", "dev", "--port", str(port),
         env=env, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        cwd=data_dir.parent,  # away from any .env in the repo
         start_new_session=True,  # its own process group, so the test can send Ctrl-C to the whole group
     )  # fmt: skip
     lines: list[str] = []
@@ -66,9 +67,12 @@ def _port_open(port: int) -> bool:
 
 
 async def _login(port: int, email: str, password: str) -> int:
-    async with aiohttp.ClientSession() as session, session.post(
-        f"http://127.0.0.1:{port}/api/v1/auth/login", json={"email": email, "password": password}
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"http://127.0.0.1:{port}/api/v1/auth/login", json={"email": email, "password": password}
+        ) as response,
+    ):
         return response.status
 
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeAlias
 
 import asyncpg
 
-Executor = asyncpg.Pool | asyncpg.Connection
-
-_USER_COLUMNS = "id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at"
+Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,24 +28,48 @@ def _user(row: asyncpg.Record | None) -> User | None:
 
 
 async def user_by_email(db: Executor, *, email: str) -> User | None:
-    row = await db.fetchrow(f"select {_USER_COLUMNS} from users where lower(email) = lower($1)", email.strip())
+    row = await db.fetchrow(
+        """
+        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
+        from users where lower(email) = lower($1)
+        """,
+        email.strip(),
+    )
     return _user(row)
 
 
-async def user_by_id(db: Executor, *, user_id: int, for_update: bool = False) -> User | None:
-    lock = " for update" if for_update else ""
-    row = await db.fetchrow(f"select {_USER_COLUMNS} from users where id = $1{lock}", user_id)
+async def user_by_id(db: Executor, *, user_id: int) -> User | None:
+    row = await db.fetchrow(
+        """
+        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
+        from users where id = $1
+        """,
+        user_id,
+    )
+    return _user(row)
+
+
+async def lock_user(conn: asyncpg.Connection, *, user_id: int) -> User | None:
+    """The user, row-locked until the caller's transaction ends."""
+    row = await conn.fetchrow(
+        """
+        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
+        from users where id = $1
+        for update
+        """,
+        user_id,
+    )
     return _user(row)
 
 
 async def insert_user(db: Executor, *, email: str, hashed_password: str, is_admin: bool) -> User | None:
     """The new user, or None when the email is already taken (case-insensitively)."""
     row = await db.fetchrow(
-        f"""
+        """
         insert into users (email, hashed_password, is_admin)
         values ($1, $2, $3)
         on conflict ((lower(email))) do nothing
-        returning {_USER_COLUMNS}
+        returning id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
         """,
         email.strip(),
         hashed_password,
@@ -78,10 +101,10 @@ async def set_password(db: Executor, *, user_id: int, hashed_password: str) -> d
 
 async def disable_user(db: Executor, *, user_id: int) -> User | None:
     row = await db.fetchrow(
-        f"""
+        """
         update users set is_active = false, disabled_at = clock_timestamp()
         where id = $1
-        returning {_USER_COLUMNS}
+        returning id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
         """,
         user_id,
     )
@@ -98,6 +121,11 @@ async def count_users(db: Executor) -> int:
 
 async def list_users(db: Executor, *, after_id: int, limit: int) -> list[User]:
     rows = await db.fetch(
-        f"select {_USER_COLUMNS} from users where id > $1 order by id limit $2", after_id, limit
+        """
+        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
+        from users where id > $1 order by id limit $2
+        """,
+        after_id,
+        limit,
     )
     return [User(**dict(row)) for row in rows]

@@ -27,7 +27,9 @@ RETRY_AFTER_SECONDS = 2
 def redis_unavailable(exc: BaseException) -> ServiceUnavailable:
     log.warning("redis unavailable: %s", type(exc).__name__)
     return ServiceUnavailable(
-        "authentication store unavailable, retry shortly", retry_after=RETRY_AFTER_SECONDS, code="auth_store_unavailable"
+        "authentication store unavailable, retry shortly",
+        retry_after=RETRY_AFTER_SECONDS,
+        code="auth_store_unavailable",
     )
 
 

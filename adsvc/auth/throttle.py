@@ -34,7 +34,10 @@ async def check_login_allowed(redis: Redis, settings: Settings, *, email: str, a
     try:
         async with asyncio.timeout(settings.redis_timeout_seconds):
             async with redis.pipeline(transaction=False) as pipe:
-                pipe.get(account_key).get(address_key).ttl(account_key).ttl(address_key)
+                pipe.get(account_key)
+                pipe.get(address_key)
+                pipe.ttl(account_key)
+                pipe.ttl(address_key)
                 account_failures, address_failures, account_ttl, address_ttl = await pipe.execute()
     except (RedisError, OSError, TimeoutError) as exc:
         raise redis_unavailable(exc) from None
@@ -54,7 +57,8 @@ async def record_login_failure(redis: Redis, settings: Settings, *, email: str, 
         async with asyncio.timeout(settings.redis_timeout_seconds):
             async with redis.pipeline(transaction=True) as pipe:
                 for key in (_account_key(email), _address_key(address)):
-                    pipe.set(key, 0, ex=window, nx=True).incr(key)
+                    pipe.set(key, 0, ex=window, nx=True)
+                    pipe.incr(key)
                 await pipe.execute()
     except (RedisError, OSError, TimeoutError) as exc:
         raise redis_unavailable(exc) from None

@@ -73,7 +73,9 @@ async def login(request: web.Request, body: LoginIn) -> web.Response:
 
     user = await queries.user_by_email(pg, email=body.email)
     # An unknown email is verified against a dummy hash: the same cost, status and body as a wrong password.
-    password_ok = await verify_password(hasher, user.hashed_password if user else app[DUMMY_PASSWORD_HASH], body.password)
+    password_ok = await verify_password(
+        hasher, user.hashed_password if user else app[DUMMY_PASSWORD_HASH], body.password
+    )
     if user is None or not password_ok or not user.is_active:
         reason = "unknown_email" if user is None else ("wrong_password" if not password_ok else "user_disabled")
         await record_login_failure(redis, settings, email=body.email, address=address)
@@ -270,7 +272,7 @@ async def disable_user(request: web.Request) -> web.Response:
     if user_id == caller.user_id:
         raise Conflict("you cannot disable your own account", code="cannot_disable_self")
     async with pg.acquire() as conn, conn.transaction():
-        user = await queries.user_by_id(conn, user_id=user_id, for_update=True)
+        user = await queries.lock_user(conn, user_id=user_id)
         if user is None:
             raise NotFound("user not found")
         if not user.is_active:

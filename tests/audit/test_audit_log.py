@@ -26,7 +26,9 @@ async def test_login_success_and_failure_are_audited(client, db, settings):
     unknown_email = unique_email()
     unknown = await client.post("/api/v1/auth/login", json={"email": unknown_email, "password": "wrong password"})
     [entry] = await _entries(db, unknown)
-    assert entry.actor_id is None and entry.actor_label == unknown_email and entry.details == {"reason": "unknown_email"}
+    assert (
+        entry.actor_id is None and entry.actor_label == unknown_email and entry.details == {"reason": "unknown_email"}
+    )
 
 
 async def test_logout_and_password_change_are_audited(client, db, settings):

@@ -72,8 +72,13 @@ async def test_logout_revokes_token_in_other_process(client, db, settings, other
 async def test_password_change_in_other_process_revokes_tokens_here(client, db, settings, other_process):
     user = await create_user(db, settings)
     token = await login(client, user.email)
-    status = await _status_in(other_process, "/api/v1/auth/change-password", token, "POST",
-                              {"old_password": TEST_PASSWORD, "new_password": "changed in another process"})
+    status = await _status_in(
+        other_process,
+        "/api/v1/auth/change-password",
+        token,
+        "POST",
+        {"old_password": TEST_PASSWORD, "new_password": "changed in another process"},
+    )
     assert status == 200
     assert (await client.get("/api/v1/auth/me", headers=bearer(token))).status == 401
 

@@ -43,7 +43,7 @@ def _alg_none(user_id: int) -> str:
 
 def _tampered(user_id: int) -> str:
     token = _sign(_claims(user_id))
-    header, payload, signature = token.split(".")
+    header, _payload, signature = token.split(".")
     forged = _b64(jwt.api_jws.json.dumps(_claims(user_id, adm=True)).encode())
     return f"{header}.{forged}.{signature}"
 
@@ -53,8 +53,9 @@ BAD_TOKENS = {
     "wrong_key": lambda uid: _sign(_claims(uid), key="another-secret-key-" + "y" * 40),
     "unknown_kid": lambda uid: _sign(_claims(uid), kid="retired"),
     "missing_kid": lambda uid: _sign(_claims(uid), kid=None),
-    "expired": lambda uid: _sign(_claims(uid, iat=int(time.time()) - 7200, nbf=int(time.time()) - 7200,
-                                              exp=int(time.time()) - 3600)),
+    "expired": lambda uid: _sign(
+        _claims(uid, iat=int(time.time()) - 7200, nbf=int(time.time()) - 7200, exp=int(time.time()) - 3600)
+    ),
     "nbf_in_future": lambda uid: _sign(_claims(uid, nbf=int(time.time()) + 3600)),
     "iat_in_future": lambda uid: _sign(_claims(uid, iat=int(time.time()) + 3600)),
     "wrong_iss": lambda uid: _sign(_claims(uid, iss="someone-else")),

@@ -103,7 +103,9 @@ async def test_change_password_revokes_older_tokens_and_returns_a_new_one(client
     assert old_login.status == 401
     assert await login(client, user.email, new_password)
     # a token minted right after the change is not taken for an older one
-    assert (await client.get("/api/v1/auth/me", headers=bearer(await login(client, user.email, new_password)))).status == 200
+    assert (
+        await client.get("/api/v1/auth/me", headers=bearer(await login(client, user.email, new_password)))
+    ).status == 200
 
 
 async def test_change_password_with_wrong_old_password_is_422_and_changes_nothing(client, db, settings):
@@ -247,7 +249,9 @@ async def test_admin_lists_users_with_keyset_pagination(client, db, settings):
     seen: list[int] = []
     after = 0
     while True:
-        response = await client.get("/api/v1/admin/users", params={"after_id": after, "limit": 2}, headers=bearer(token))
+        response = await client.get(
+            "/api/v1/admin/users", params={"after_id": after, "limit": 2}, headers=bearer(token)
+        )
         assert response.status == 200
         page = await response.json()
         seen += [row["id"] for row in page["data"]]
