@@ -34,6 +34,11 @@ async def record_heartbeat(redis: Redis, beat: WorkerBeat) -> None:
     await redis.set(HEARTBEAT_PREFIX + beat.worker_id, orjson.dumps(asdict(beat)), ex=HEARTBEAT_TTL_SECONDS)
 
 
+async def forget_worker(redis: Redis, worker_id: str) -> None:
+    """A worker that shuts down cleanly leaves the list at once instead of when its heartbeat expires."""
+    await redis.delete(HEARTBEAT_PREFIX + worker_id)
+
+
 def parse_queue_counters(health_check: str | None) -> dict[str, int]:
     counters: dict[str, int] = {}
     for part in (health_check or "").split():

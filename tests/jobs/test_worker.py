@@ -27,8 +27,9 @@ async def test_worker_heartbeat_shows_on_status_page(client, stack, monkeypatch)
     )
     try:
         await worker.main()
-    finally:
+    except BaseException:
         await worker.close()
+        raise
     assert worker.jobs_complete == 1 and worker.jobs_failed == 0
     worker_id = worker.ctx["worker_id"]
     app_redis = client.server.app[REDIS]
@@ -37,6 +38,9 @@ async def test_worker_heartbeat_shows_on_status_page(client, stack, monkeypatch)
     html = await (await client.get("/status")).text()
     assert worker_id in html
     assert "No worker has reported" not in html
+
+    await worker.close()  # runs on_shutdown
+    assert await app_redis.exists(HEARTBEAT_PREFIX + worker_id) == 0
 
 
 async def test_status_page_says_when_no_worker_reports(client):
