@@ -242,6 +242,17 @@ def _stop_children(children: list[subprocess.Popen[bytes]], timeout: float = 15)
 
 
 def cmd_dev(args: argparse.Namespace) -> None:
+    from adsvc.embedded import DataDirBusy, exclusive_dev_lock
+
+    data_dir = Settings.from_env().data_dir
+    try:
+        with exclusive_dev_lock(data_dir):
+            _run_dev(args)
+    except DataDirBusy as exc:
+        _fail(str(exc))
+
+
+def _run_dev(args: argparse.Namespace) -> None:
     from adsvc.migrations import apply_migrations
 
     stopping = False

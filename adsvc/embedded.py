@@ -7,12 +7,14 @@ This runs in the CLI process before any event loop exists, so plain blocking pro
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,6 +169,32 @@ class EmbeddedRedis:
         self.process = None
         with contextlib.suppress(OSError):
             (self.path / "redis.port").unlink()
+
+
+class DataDirBusy(RuntimeError):
+    """Another `adsvc dev` already runs the embedded stack of this data folder."""
+
+
+@contextlib.contextmanager
+def exclusive_dev_lock(data_dir: Path) -> Iterator[None]:
+    """Held by `adsvc dev` for its lifetime: two of them on one data folder would stop each other's servers."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "dev.lock"
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "?"
+            raise DataDirBusy(f"adsvc dev is already running for {data_dir.resolve()} (pid {owner})") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def secret_key_for(data_dir: Path) -> str:

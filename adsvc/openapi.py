@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from adsvc import __version__
-from adsvc.routing import Auth, Endpoint
+from adsvc.routing import MAX_BIGINT, Auth, Endpoint
 
 _REF = "#/components/schemas/{model}"
 
@@ -80,7 +80,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
 
 
 def _path_parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
-    types = {int: {"type": "integer", "minimum": 0}, str: {"type": "string"}}
+    types = {int: {"type": "integer", "minimum": 0, "maximum": MAX_BIGINT}, str: {"type": "string"}}
     return [
         {"name": name, "in": "path", "required": True, "schema": types.get(kind, {"type": "string"})}
         for name, kind in endpoint.path_params.items()

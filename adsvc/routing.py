@@ -12,10 +12,11 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from adsvc.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from adsvc.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 
+MAX_BIGINT = 2**63 - 1
 _PATH_PARAM = re.compile(r"{(\w+)(?::[^}]+)?}")
 
 
@@ -81,12 +82,35 @@ def read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise ValidationFailed("query parameters failed validation", details=_validation_details(exc)) from None
 
 
-def _wrap(endpoint_body: type[BaseModel] | None, endpoint_query: type[BaseModel] | None, handler: Handler) -> Handler:
-    if endpoint_body is None and endpoint_query is None:
+def read_path_params(request: web.Request, params: dict[str, type]) -> dict[str, Any]:
+    """Typed path parameters; an integer id outside PostgreSQL's bigint range names nothing, so it is a 404."""
+    values: dict[str, Any] = {}
+    for name, kind in params.items():
+        raw = request.match_info[name]
+        if kind is int:
+            try:
+                number = int(raw)
+            except ValueError:
+                raise NotFound(f"no such {name}") from None
+            if not 0 <= number <= MAX_BIGINT:
+                raise NotFound(f"no such {name}")
+            values[name] = number
+        else:
+            values[name] = raw
+    return values
+
+
+def _wrap(
+    endpoint_body: type[BaseModel] | None,
+    endpoint_query: type[BaseModel] | None,
+    path_params: dict[str, type],
+    handler: Handler,
+) -> Handler:
+    if endpoint_body is None and endpoint_query is None and not path_params:
         return handler
 
     async def validated(request: web.Request) -> web.StreamResponse:
-        kwargs: dict[str, BaseModel] = {}
+        kwargs: dict[str, Any] = read_path_params(request, path_params) if path_params else {}
         if endpoint_query is not None:
             kwargs["query"] = read_query(request, endpoint_query)
         if endpoint_body is not None:
@@ -127,7 +151,7 @@ class Routes:
                     method=method,
                     path=path,
                     name=name,
-                    handler=_wrap(body, query, handler),
+                    handler=_wrap(body, query, path_params or {}, handler),
                     summary=summary,
                     tag=self.tag,
                     auth=auth,

@@ -3,20 +3,24 @@ DATABASE_URL / REDIS_URL when both are set. Each test gets a fresh app on a clea
 
 from __future__ import annotations
 
+import asyncio
 import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import aiohttp
 import asyncpg
 import psycopg2
 import pytest
 import redis as redis_sync
 from aiohttp.test_utils import TestClient
-from factories import Stack, make_settings
+from factories import TEST_SECRET, Stack, make_settings
 from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
 
 from adsvc.app import create_app
-from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis
+from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from adsvc.migrations import apply_migrations
 from adsvc.settings import REPO_ROOT, Settings
 
@@ -87,3 +91,42 @@ async def db(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
     await init_connection(conn)
     yield conn
     await conn.close()
+
+
+@pytest.fixture
+async def other_process(stack: Stack) -> AsyncIterator[str]:
+    """A second adsvc web server: a separate OS process on the same PostgreSQL and Redis; yields its base URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": stack.database_url,
+        "REDIS_URL": stack.redis_url,
+        "SECRET_KEY": TEST_SECRET,
+        "ARGON2_TIME_COST": "1",
+        "ARGON2_MEMORY_COST_KIB": "8192",
+        "ARGON2_PARALLELISM": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "adsvc", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                if process.poll() is not None:
+                    raise AssertionError(f"server exited: {process.stderr.read().decode()}")
+                try:
+                    async with session.get(base + "/health") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.05)
+            else:
+                raise AssertionError("second server did not start")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stderr.close()

@@ -107,3 +107,23 @@ async def test_dev_starts_everything_prints_admin_once_and_keeps_data(tmp_path):
     finally:
         await _ctrl_c(process)
     assert process.returncode == 0
+
+
+async def test_second_dev_on_the_same_data_folder_is_refused(tmp_path):
+    data_dir, port = tmp_path / "data", free_port()
+    process, _ = await _start(data_dir, port)
+    try:
+        env = {key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "REDIS_URL"}}
+        second = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "adsvc", "dev", "--port", str(free_port()),
+            env={**env, "ADSVC_DATA_DIR": str(data_dir)}, cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, stderr = await asyncio.wait_for(second.communicate(), 60)
+        assert second.returncode == 2
+        assert "already running" in stderr.decode()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/ready") as response:
+                assert response.status == 200  # the first one is untouched
+    finally:
+        await _ctrl_c(process)

@@ -264,11 +264,10 @@ async def create_user(request: web.Request, body: CreateUserIn) -> web.Response:
     errors=(401, 403, 404, 409, 503),
     path_params={"user_id": int},
 )
-async def disable_user(request: web.Request) -> web.Response:
+async def disable_user(request: web.Request, user_id: int) -> web.Response:
     app = request.app
     settings, pg, redis = app[SETTINGS], app[PG], app[REDIS]
     caller = principal(request)
-    user_id = int(request.match_info["user_id"])
     if user_id == caller.user_id:
         raise Conflict("you cannot disable your own account", code="cannot_disable_self")
     async with pg.acquire() as conn, conn.transaction():

@@ -2,57 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator
-
 import aiohttp
 import pytest
-from factories import TEST_PASSWORD, TEST_SECRET, bearer, create_user, login
-
-from adsvc.embedded import free_port
+from factories import TEST_PASSWORD, bearer, create_user, login
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def other_process(stack) -> AsyncIterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": stack.database_url,
-        "REDIS_URL": stack.redis_url,
-        "SECRET_KEY": TEST_SECRET,
-        "ARGON2_TIME_COST": "1",
-        "ARGON2_MEMORY_COST_KIB": "8192",
-        "ARGON2_PARALLELISM": "1",
-        "LOG_LEVEL": "WARNING",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "adsvc", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                if process.poll() is not None:
-                    raise AssertionError(f"server exited: {process.stderr.read().decode()}")
-                try:
-                    async with session.get(base + "/health") as response:
-                        if response.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("second server did not start")
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        process.stderr.close()
 
 
 async def _status_in(base: str, path: str, token: str, method: str = "GET", json=None) -> int:

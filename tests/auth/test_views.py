@@ -231,6 +231,8 @@ async def test_disable_unknown_user_is_404_and_self_is_409(client, db, settings)
     admin = await create_user(db, settings, is_admin=True)
     token = await login(client, admin.email)
     assert (await client.post("/api/v1/admin/users/999999999/disable", headers=bearer(token))).status == 404
+    # beyond bigint: still "no such user", never a database error
+    assert (await client.post("/api/v1/admin/users/9999999999999999999/disable", headers=bearer(token))).status == 404
     assert (await client.post(f"/api/v1/admin/users/{admin.id}/disable", headers=bearer(token))).status == 409
 
 
