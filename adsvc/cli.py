@@ -12,6 +12,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -255,11 +256,10 @@ def cmd_dev(args: argparse.Namespace) -> None:
 def _run_dev(args: argparse.Namespace) -> None:
     from adsvc.migrations import apply_migrations
 
-    stopping = False
+    stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
-        nonlocal stopping
-        stopping = True
+        stop.set()
 
     with resolved_settings(need_redis=True) as settings:
         assert settings.database_url
@@ -282,13 +282,13 @@ def _run_dev(args: argparse.Namespace) -> None:
         print(f"adsvc dev: web {base}  status {base}/status  API {base}/api/openapi.json  (Ctrl-C stops)", flush=True)
         exit_code = 0
         try:
-            while not stopping:
+            while not stop.wait(0.2):
                 for child in children:
                     if child.poll() is not None:
                         role = "web" if child is children[0] else "worker"
                         print(f"adsvc dev: {role} exited with {child.returncode}; stopping", file=sys.stderr)
-                        stopping, exit_code = True, 1
-                time.sleep(0.2)
+                        stop.set()
+                        exit_code = 1
         finally:
             _stop_children(children)
             print("adsvc dev: stopped web and worker; stopping embedded servers", flush=True)

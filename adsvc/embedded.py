@@ -136,11 +136,13 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 15
         while not _port_open("127.0.0.1", self.port):
-            if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}; see {self.path / 'redis.log'}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not listen on port {self.port} within 15 s")
-            time.sleep(0.05)
+            try:
+                code = self.process.wait(timeout=0.05)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not listen on port {self.port} within 15 s") from None
+                continue
+            raise RuntimeError(f"redis-server exited with {code}; see {self.path / 'redis.log'}")
         (self.path / "redis.port").write_text(str(self.port))
         (self.path / "redis.pid").write_text(str(self.process.pid))
         return self.url
