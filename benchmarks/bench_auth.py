@@ -40,6 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,6 +58,7 @@ RATIO_BAR = 0.30
 P99_BAR_MS = 10.0
 LAG_BAR_MS = 10.0
 STARTUP_TIMEOUT_S = 60.0
+CLIENT_SATURATED_PCT = 90.0
 
 
 class BenchError(Exception):
@@ -290,6 +293,18 @@ def _tail(path: Path, lines: int = 20) -> str:
     return ""
 
 
+def log_summary(path: Path, tail: int = 6) -> dict[str, Any]:
+    """How many WARNING and ERROR lines a server logged, and its last lines."""
+    with contextlib.suppress(OSError):
+        lines = path.read_text(errors="replace").splitlines()
+        return {
+            "warnings": sum(" WARNING " in line for line in lines),
+            "errors": sum(" ERROR " in line or " CRITICAL " in line for line in lines),
+            "tail": lines[-tail:],
+        }
+    return {"warnings": 0, "errors": 0, "tail": []}
+
+
 def log_in(port: int, email: str, password: str) -> str:
     status, body = http_request(
         port,
@@ -502,6 +517,7 @@ def login_storm(
         }
         | {"storm_seconds": round(statistics.median(result["storm_seconds"] for result in results), 3)},
         "logins_ok": all(result["logins"]["statuses"] == {"200": logins} for result in results),
+        "login_statuses": dict(sum((Counter(result["logins"]["statuses"]) for result in results), Counter())),
     }
 
 
@@ -559,10 +575,18 @@ def report(summary: dict[str, Any]) -> str:
                 f"{label:<34}{row['samples']:>10.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}{row['max_ms']:>9.2f}"
             )
         lines += [
-            f"storm lasted {median['storm_seconds']:.2f} s; every login answered 200: {storm['logins_ok']}",
+            f"storm lasted {median['storm_seconds']:.2f} s (median); login answers over all rounds: "
+            + ", ".join(f"{count} x {status}" for status, count in sorted(storm["login_statuses"].items()))
+            + ("" if storm["logins_ok"] else "  <- not every login succeeded; see the adsvc log below"),
             f"loop lag proxy p99     : {median['storm']['p99_ms']:.2f} ms (bar <= {LAG_BAR_MS:.0f} ms: "
             f"{verdict(bars['lag_ok'])})",
         ]
+    for name, row in (("bare", bare), ("adsvc", adsvc)):
+        if row["client_cpu_pct"] >= CLIENT_SATURATED_PCT:
+            lines.append(
+                f"note: the load client used {row['client_cpu_pct']:.0f}% of a CPU on {name}: it, not the server, was "
+                "the limit there, so that req/s is a lower bound (and the ratio is off). Install wrk."
+            )
     return "\n".join(lines)
 
 
@@ -592,8 +616,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raise_on_sigterm(signum: int, frame: object) -> NoReturn:
-    raise SystemExit(128 + signum)
+class Interrupted(BaseException):
+    """Ctrl-C or SIGTERM: unwinds like KeyboardInterrupt, so every `finally` stops what it started."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    # once only: a second Ctrl-C must not cut the clean-up short (every stop has its own time limit)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Interrupted(signum)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -652,7 +687,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     f"{name} exited with {process.returncode} during the run; see "
                     f"{children.log_path(name)}:\n{_tail(children.log_path(name))}"
                 )
-        server_log = _tail(children.log_path("adsvc"), lines=5)
+        server_log = log_summary(children.log_path("adsvc"))
 
     bare_rps, adsvc_median = measured["bare"]["median"]["rps"], measured["adsvc"]["median"]
     ratio = adsvc_median["rps"] / bare_rps if bare_rps else 0.0
@@ -679,24 +714,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "throughput": measured,
         "storm": storm,
         "bars": bars,
-        "server_log_tail": server_log,
+        "server_log": server_log,
     }
 
 
 def main() -> None:
     args = build_parser().parse_args()
-    signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    # installed explicitly: a shell starting this in the background would otherwise leave SIGINT ignored
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
+    # pgserver's platformdirs warns on every start when XDG_RUNTIME_DIR is unset; it is harmless (as in adsvc.cli)
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     try:
         summary = run(args)
     except BenchError as exc:
         print(f"bench_auth: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
-    except KeyboardInterrupt:
-        print("bench_auth: interrupted; every process it started has been stopped", file=sys.stderr)
-        raise SystemExit(130) from None
+    except Interrupted as exc:
+        print(f"bench_auth: {exc} received; every process it started has been stopped", file=sys.stderr)
+        raise SystemExit(128 + exc.signum) from None
     print(report(summary))
-    if summary["server_log_tail"].strip():
-        print(f"\nlast lines of the adsvc log (LOG_LEVEL=WARNING):\n{summary['server_log_tail']}")
+    server_log = summary["server_log"]
+    counts = f"{server_log['warnings']} WARNING, {server_log['errors']} ERROR lines"
+    print(f"\nadsvc log (LOG_LEVEL=WARNING): {counts}; last lines:")
+    print("\n".join(f"  {line}" for line in server_log["tail"]))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
         print(f"\nwrote {args.json}")

@@ -96,3 +96,16 @@ async def test_openapi_declares_bodies_auth_and_errors(client):
     me_op = document["paths"]["/api/v1/auth/me"]["get"]
     assert me_op["security"] == [{"bearerAuth": []}]
     assert {"401", "503"} <= set(me_op["responses"])
+
+
+async def test_ready_is_503_naming_redis_when_it_is_down(aiohttp_client, stack):
+    from adsvc.embedded import free_port
+
+    client = await aiohttp_client(create_app(make_settings(stack, redis_url=f"redis://127.0.0.1:{free_port()}/0")))
+    response = await client.get("/ready")
+    assert response.status == 503
+    body = await response.json()
+    assert body["checks"]["redis"]["ok"] is False and "unreachable" in body["checks"]["redis"]["detail"]
+    assert body["checks"]["database"]["ok"] is True
+    html = await (await client.get("/status")).text()
+    assert "Degraded" in html and "Redis did not answer" in html
