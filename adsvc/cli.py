@@ -53,7 +53,7 @@ def resolved_settings(*, need_redis: bool) -> Iterator[Settings]:
     if not embedded:
         yield settings
         return
-    from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis, secret_key_for
+    from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis, secret_key_for, token_encryption_key_for
 
     postgres = EmbeddedPostgres(settings.data_dir) if not settings.database_url else None
     redis = EmbeddedRedis.in_data_dir(settings.data_dir) if need_redis and not settings.redis_url else None
@@ -64,7 +64,10 @@ def resolved_settings(*, need_redis: bool) -> Iterator[Settings]:
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             _fail(f"could not start the embedded stack in {settings.data_dir}: {exc}")
         yield settings.with_embedded(
-            database_url=database_url, redis_url=redis_url, secret_key=secret_key_for(settings.data_dir)
+            database_url=database_url,
+            redis_url=redis_url,
+            secret_key=secret_key_for(settings.data_dir),
+            token_encryption_key=token_encryption_key_for(settings.data_dir),
         )
     finally:
         if redis:
@@ -79,6 +82,7 @@ def _child_env(settings: Settings) -> dict[str, str]:
         DATABASE_URL=settings.database_url or "",
         REDIS_URL=settings.redis_url or "",
         SECRET_KEY=settings.secret_key,
+        TOKEN_ENCRYPTION_KEY=settings.token_encryption_key,
         ADSVC_EMBEDDED="1" if settings.embedded else "0",
     )
     return env

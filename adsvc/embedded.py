@@ -6,6 +6,7 @@ This runs in the CLI process before any event loop exists, so plain blocking pro
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import os
@@ -14,7 +15,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,17 +200,25 @@ def exclusive_dev_lock(data_dir: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def secret_key_for(data_dir: Path) -> str:
-    """A random signing key kept in the data folder, so embedded tokens survive a restart."""
-    path = data_dir / "secret_key"
-    data_dir.mkdir(parents=True, exist_ok=True)
+def _kept_secret(path: Path, make: Callable[[], str]) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         return path.read_text().strip()
-    key = secrets.token_urlsafe(48)
+    key = make()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
     return key
+
+
+def secret_key_for(data_dir: Path) -> str:
+    """A random signing key kept in the data folder, so embedded tokens survive a restart."""
+    return _kept_secret(data_dir / "secret_key", lambda: secrets.token_urlsafe(48))
+
+
+def token_encryption_key_for(data_dir: Path) -> str:
+    """A Fernet key kept in the data folder for the ad account tokens stored by the embedded stack."""
+    return _kept_secret(data_dir / "token_encryption_key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
 
 
 class EmbeddedStack:

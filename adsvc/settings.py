@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import os
 from collections.abc import Mapping
@@ -65,6 +67,13 @@ def _keys(env: Mapping[str, str], name: str) -> dict[str, str]:
     return keys
 
 
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except (ValueError, binascii.Error):
+        return False
+
+
 def _optional(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
@@ -98,6 +107,27 @@ class Settings:
     data_dir: Path = Path(".adsvc")
     embedded: bool = False
     log_level: str = "INFO"
+    token_encryption_key: str = field(default="", repr=False)
+    token_encryption_previous_keys: tuple[str, ...] = field(default=(), repr=False)
+    facebook_graph_url: str = "https://graph.facebook.com"
+    facebook_app_id: str | None = None
+    facebook_app_secret: str | None = field(default=None, repr=False)
+    facebook_access_token: str | None = field(default=None, repr=False)
+    facebook_ad_account_id: str | None = None
+    agent_cache_ttl_seconds: int = 3600
+    worker_agent_cache_ttl_seconds: int = 1800
+    breaker_failure_threshold: int = 5
+    breaker_recovery_seconds: float = 30.0
+    graph_max_retries: int = 3
+    graph_page_size: int = 500
+    graph_poll_initial_seconds: float = 2.0
+    graph_poll_max_seconds: float = 30.0
+    graph_stuck_job_seconds: float = 300.0
+    graph_job_timeout_seconds: float = 3600.0
+    graph_pacing_time_scale: float = 1.0
+    insights_lookback_days: int = 28
+    structure_sync_minutes: int = 30
+    sync_lock_seconds: int = 600
     migrations_dir: Path = REPO_ROOT / "migrations"
     templates_dir: Path = REPO_ROOT / "templates"
 
@@ -131,15 +161,41 @@ class Settings:
             data_dir=Path(env.get("ADSVC_DATA_DIR", ".adsvc")),
             log_level=env.get("LOG_LEVEL", "INFO").upper(),
             embedded=_bool(env, "ADSVC_EMBEDDED", False),
+            token_encryption_key=env.get("TOKEN_ENCRYPTION_KEY", "").strip(),
+            token_encryption_previous_keys=tuple(
+                key.strip() for key in env.get("TOKEN_ENCRYPTION_PREVIOUS_KEYS", "").split(",") if key.strip()
+            ),
+            facebook_graph_url=env.get("FACEBOOK_GRAPH_URL", "https://graph.facebook.com").rstrip("/"),
+            facebook_app_id=_optional(env, "FACEBOOK_APP_ID"),
+            facebook_app_secret=_optional(env, "FACEBOOK_APP_SECRET"),
+            facebook_access_token=_optional(env, "FACEBOOK_ACCESS_TOKEN"),
+            facebook_ad_account_id=_optional(env, "FACEBOOK_AD_ACCOUNT_ID"),
+            agent_cache_ttl_seconds=_int(env, "AGENT_CACHE_TTL_SECONDS", 3600),
+            worker_agent_cache_ttl_seconds=_int(env, "WORKER_AGENT_CACHE_TTL_SECONDS", 1800),
+            breaker_failure_threshold=_int(env, "BREAKER_FAILURE_THRESHOLD", 5),
+            breaker_recovery_seconds=_float(env, "BREAKER_RECOVERY_SECONDS", 30.0),
+            graph_max_retries=_int(env, "GRAPH_MAX_RETRIES", 3),
+            graph_page_size=_int(env, "GRAPH_PAGE_SIZE", 500),
+            graph_poll_initial_seconds=_float(env, "GRAPH_POLL_INITIAL_SECONDS", 2.0),
+            graph_poll_max_seconds=_float(env, "GRAPH_POLL_MAX_SECONDS", 30.0),
+            graph_stuck_job_seconds=_float(env, "GRAPH_STUCK_JOB_SECONDS", 300.0),
+            graph_job_timeout_seconds=_float(env, "GRAPH_JOB_TIMEOUT_SECONDS", 3600.0),
+            graph_pacing_time_scale=_float(env, "GRAPH_PACING_TIME_SCALE", 1.0),
+            insights_lookback_days=_int(env, "INSIGHTS_LOOKBACK_DAYS", 28),
+            structure_sync_minutes=_int(env, "STRUCTURE_SYNC_MINUTES", 30),
+            sync_lock_seconds=_int(env, "SYNC_LOCK_SECONDS", 600),
         )
 
-    def with_embedded(self, *, database_url: str, redis_url: str, secret_key: str) -> Settings:
+    def with_embedded(
+        self, *, database_url: str, redis_url: str, secret_key: str, token_encryption_key: str
+    ) -> Settings:
         """The same settings pointed at the embedded PostgreSQL and Redis of the data folder."""
         return dataclasses.replace(
             self,
             database_url=self.database_url or database_url,
             redis_url=self.redis_url or redis_url,
             secret_key=self.secret_key or secret_key,
+            token_encryption_key=self.token_encryption_key or token_encryption_key,
             embedded=True,
         )
 
@@ -171,3 +227,17 @@ class Settings:
             raise ConfigError("DB_POOL_MAX_SIZE must be at least 1 and not below DB_POOL_MIN_SIZE")
         if self.password_min_length < 8:
             raise ConfigError("PASSWORD_MIN_LENGTH must be at least 8")
+        for name, key in [("TOKEN_ENCRYPTION_KEY", self.token_encryption_key)] + [
+            ("TOKEN_ENCRYPTION_PREVIOUS_KEYS", key) for key in self.token_encryption_previous_keys
+        ]:
+            if not _is_fernet_key(key):
+                raise ConfigError(
+                    f"{name} must be a Fernet key (urlsafe base64 of 32 bytes); generate one with "
+                    "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
+                )
+        if not self.facebook_graph_url.startswith(("https://", "http://")):
+            raise ConfigError("FACEBOOK_GRAPH_URL must be an http(s) URL")
+        if self.agent_cache_ttl_seconds < 1 or self.worker_agent_cache_ttl_seconds < 1:
+            raise ConfigError("AGENT_CACHE_TTL_SECONDS and WORKER_AGENT_CACHE_TTL_SECONDS must be positive")
+        if not 1 <= self.insights_lookback_days <= 90:
+            raise ConfigError("INSIGHTS_LOOKBACK_DAYS must be between 1 and 90")

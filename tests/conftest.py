@@ -16,7 +16,7 @@ import psycopg2
 import pytest
 import redis as redis_sync
 from aiohttp.test_utils import TestClient
-from factories import TEST_SECRET, Stack, make_settings
+from factories import TEST_SECRET, TEST_TOKEN_KEY, Stack, make_settings
 from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
 
 from adsvc.app import create_app
@@ -102,6 +102,7 @@ async def other_process(stack: Stack) -> AsyncIterator[str]:
         "DATABASE_URL": stack.database_url,
         "REDIS_URL": stack.redis_url,
         "SECRET_KEY": TEST_SECRET,
+        "TOKEN_ENCRYPTION_KEY": TEST_TOKEN_KEY,
         "ARGON2_TIME_COST": "1",
         "ARGON2_MEMORY_COST_KIB": "8192",
         "ARGON2_PARALLELISM": "1",

@@ -16,6 +16,7 @@ from adsvc.settings import Settings
 
 TEST_PASSWORD = "correct horse battery staple"
 TEST_SECRET = "test-secret-key-" + "x" * 40
+TEST_TOKEN_KEY = "dGVzdC10b2tlbi1lbmNyeXB0aW9uLWtleS0zMi1ieXQ="
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ def make_settings(stack: Stack, **overrides: Any) -> Settings:
         "database_url": stack.database_url,
         "redis_url": stack.redis_url,
         "secret_key": TEST_SECRET,
+        "token_encryption_key": TEST_TOKEN_KEY,
         # cheap argon2 keeps the suite fast; the parameters themselves are exercised by the rehash test
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 8192,

@@ -66,7 +66,7 @@ def test_migrate_applies_then_is_idempotent(fresh_database):
     env = {"DATABASE_URL": fresh_database.database_url}
     first = run_adsvc("migrate", env=env)
     assert first.returncode == 0, first.stderr
-    assert "applied 2 migration(s): 0001.users, 0002.audit-log" in first.stdout
+    assert "applied 7 migration(s): 0001.users, 0002.audit-log, 0003.ad-accounts" in first.stdout
     second = run_adsvc("migrate", env=env)
     assert second.returncode == 0 and "nothing to apply" in second.stdout
     assert {"users", "audit_log"} <= _tables(fresh_database.database_url)

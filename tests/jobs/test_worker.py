@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from arq.connections import RedisSettings
 from arq.worker import Worker
-from factories import TEST_SECRET
+from factories import TEST_SECRET, TEST_TOKEN_KEY
 
 from adsvc.keys import REDIS
 from adsvc.status.workers import HEARTBEAT_PREFIX, HEARTBEAT_TTL_SECONDS
@@ -15,6 +15,7 @@ async def test_worker_heartbeat_shows_on_status_page(client, stack, monkeypatch)
     monkeypatch.setenv("DATABASE_URL", stack.database_url)
     monkeypatch.setenv("REDIS_URL", stack.redis_url)
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", TEST_TOKEN_KEY)
     worker = Worker(
         functions=WorkerSettings.functions,
         cron_jobs=WorkerSettings.cron_jobs,

@@ -1,0 +1,1 @@
+"""Ad accounts: connecting them, who may see them, and their sync runs."""

@@ -1,0 +1,174 @@
+"""SQL for ad accounts and their members."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TypeAlias
+
+import asyncpg
+
+Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    name: str
+    currency: str
+    timezone_name: str
+    timezone_offset_hours_utc: Decimal | None
+    account_status: int | None
+    token_status: str
+    token_checked_at: datetime | None
+    token_error: str | None
+    connected_at: datetime
+    last_structure_sync_at: datetime | None
+    last_insights_sync_at: datetime | None
+    role: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """What Meta says about an account when its token is validated."""
+
+    id: str
+    name: str
+    currency: str
+    timezone_name: str
+    timezone_offset_hours_utc: Decimal | None
+    account_status: int | None
+
+
+def _account(row: asyncpg.Record | None) -> Account | None:
+    return Account(**dict(row)) if row is not None else None
+
+
+async def upsert_account(
+    db: Executor, *, info: AccountInfo, token_ciphertext: bytes, connected_by: int | None
+) -> tuple[Account, bool]:
+    """Insert or refresh an account with a freshly validated token; returns it and whether it was new."""
+    row = await db.fetchrow(
+        """
+        insert into ad_accounts (id, name, currency, timezone_name, timezone_offset_hours_utc, account_status,
+                                 token_ciphertext, token_status, token_checked_at, token_error, connected_by)
+        values ($1, $2, $3, $4, $5, $6, $7, 'valid', now(), null, $8)
+        on conflict (id) do update set
+            name = excluded.name,
+            currency = excluded.currency,
+            timezone_name = excluded.timezone_name,
+            timezone_offset_hours_utc = excluded.timezone_offset_hours_utc,
+            account_status = excluded.account_status,
+            token_ciphertext = excluded.token_ciphertext,
+            token_status = 'valid',
+            token_checked_at = now(),
+            token_error = null,
+            updated_at = now()
+        returning id, name, currency, timezone_name, timezone_offset_hours_utc, account_status, token_status,
+                  token_checked_at, token_error, connected_at, last_structure_sync_at, last_insights_sync_at,
+                  (xmax = 0) as inserted
+        """,
+        info.id,
+        info.name,
+        info.currency,
+        info.timezone_name,
+        info.timezone_offset_hours_utc,
+        info.account_status,
+        token_ciphertext,
+        connected_by,
+    )
+    values = dict(row)
+    inserted = bool(values.pop("inserted"))
+    return Account(**values), inserted
+
+
+async def add_member(db: Executor, *, account_id: str, user_id: int, role: str) -> None:
+    """Add a member; an existing member keeps the stronger of the two roles."""
+    await db.execute(
+        """
+        insert into ad_account_members (account_id, user_id, role)
+        values ($1, $2, $3)
+        on conflict (account_id, user_id) do update set role = case
+            when array_position(array['viewer', 'analyst', 'manager', 'owner'], excluded.role)
+               > array_position(array['viewer', 'analyst', 'manager', 'owner'], ad_account_members.role)
+            then excluded.role else ad_account_members.role end
+        """,
+        account_id,
+        user_id,
+        role,
+    )
+
+
+async def accounts_for_user(db: Executor, *, user_id: int) -> list[Account]:
+    rows = await db.fetch(
+        """
+        select a.id, a.name, a.currency, a.timezone_name, a.timezone_offset_hours_utc, a.account_status,
+               a.token_status, a.token_checked_at, a.token_error, a.connected_at, a.last_structure_sync_at,
+               a.last_insights_sync_at, m.role
+        from ad_accounts a
+        join ad_account_members m on m.account_id = a.id and m.user_id = $1
+        order by a.name, a.id
+        """,
+        user_id,
+    )
+    return [Account(**dict(row)) for row in rows]
+
+
+async def account_for_user(db: Executor, *, account_id: str, user_id: int) -> Account | None:
+    """The account if this user is a member of it; None otherwise (callers answer 404 either way)."""
+    row = await db.fetchrow(
+        """
+        select a.id, a.name, a.currency, a.timezone_name, a.timezone_offset_hours_utc, a.account_status,
+               a.token_status, a.token_checked_at, a.token_error, a.connected_at, a.last_structure_sync_at,
+               a.last_insights_sync_at, m.role
+        from ad_accounts a
+        join ad_account_members m on m.account_id = a.id and m.user_id = $2
+        where a.id = $1
+        """,
+        account_id,
+        user_id,
+    )
+    return _account(row)
+
+
+async def account_by_id(db: Executor, *, account_id: str) -> Account | None:
+    row = await db.fetchrow(
+        """
+        select id, name, currency, timezone_name, timezone_offset_hours_utc, account_status, token_status,
+               token_checked_at, token_error, connected_at, last_structure_sync_at, last_insights_sync_at
+        from ad_accounts where id = $1
+        """,
+        account_id,
+    )
+    return _account(row)
+
+
+async def account_token(db: Executor, *, account_id: str) -> bytes | None:
+    ciphertext: bytes | None = await db.fetchval("select token_ciphertext from ad_accounts where id = $1", account_id)
+    return ciphertext
+
+
+async def mark_token(db: Executor, *, account_id: str, status: str, error: str | None) -> None:
+    await db.execute(
+        """
+        update ad_accounts set token_status = $2, token_error = $3, token_checked_at = now(), updated_at = now()
+        where id = $1
+        """,
+        account_id,
+        status,
+        error,
+    )
+
+
+async def account_ids_with_valid_tokens(db: Executor) -> list[str]:
+    rows = await db.fetch("select id from ad_accounts where token_status = 'valid' order by id")
+    return [row["id"] for row in rows]
+
+
+async def mark_structure_synced(db: Executor, *, account_id: str) -> None:
+    await db.execute("update ad_accounts set last_structure_sync_at = now() where id = $1", account_id)
+
+
+async def mark_insights_synced(db: Executor, *, account_id: str) -> None:
+    await db.execute("update ad_accounts set last_insights_sync_at = now() where id = $1", account_id)

@@ -1,0 +1,2 @@
+drop table ad_account_members;
+drop table ad_accounts;

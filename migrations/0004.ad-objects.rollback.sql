@@ -1,0 +1,3 @@
+drop table ads;
+drop table adsets;
+drop table campaigns;
