@@ -19,13 +19,15 @@ What it does, in order:
    /health during the storm, against the quiet baseline, is the proxy. Bar: storm p99 <= 10 ms.
 7. Every process started here is stopped on the way out, on error, Ctrl-C or SIGTERM too.
 
-On a machine with two or more CPUs the servers run on the first CPU and the load client, Redis and PostgreSQL on
-the others (taskset, or sched_setaffinity when taskset is missing); `--no-pin` turns that off.
+On a machine with two or more CPUs the servers run on the first CPU; this script, and so everything else it starts
+(load client, embedded Redis and PostgreSQL), on the others. Servers are pinned with taskset, or sched_setaffinity
+when taskset is missing. `--no-pin` turns that off.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import http.client
 import json
@@ -84,6 +86,11 @@ class Placement:
             return cls()
         return cls(server=frozenset(cpus[:1]), others=frozenset(cpus[1:]))
 
+    def apply_to_this_process(self) -> None:
+        """Everything started from here inherits `others`; only the servers are moved to `server`."""
+        if self.others:
+            os.sched_setaffinity(0, self.others)
+
     def describe(self) -> str:
         if not self.server:
             return "none (every process may run on every CPU)"
@@ -97,45 +104,17 @@ def _cpu_list(cpus: frozenset[int]) -> str:
 
 
 def pinned(argv: list[str], cpus: frozenset[int]) -> list[str]:
-    """The command, under taskset when there are CPUs to pin to and taskset exists (see also `pin_process`)."""
+    """The command under taskset, when there are CPUs to pin to and taskset exists; else see `pin_process`."""
     if cpus and shutil.which("taskset"):
         return ["taskset", "-c", _cpu_list(cpus), *argv]
     return argv
 
 
-def pin_process(pid: int, cpus: frozenset[int], *, with_descendants: bool = False) -> None:
-    """Pin a running process (every thread, and optionally its current children) where taskset could not."""
-    if not cpus or not hasattr(os, "sched_setaffinity"):
-        return
-    pids = {pid}
-    if with_descendants:
-        pids |= _descendants(pid)
-    for target in pids:
-        for task in _tasks(target):
-            with contextlib.suppress(OSError):
-                os.sched_setaffinity(task, cpus)
-
-
-def _tasks(pid: int) -> list[int]:
-    try:
-        return [int(name) for name in os.listdir(f"/proc/{pid}/task")]
-    except OSError:
-        return [pid]
-
-
-def _descendants(root: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            with contextlib.suppress(OSError, ValueError, IndexError):
-                stat = Path(f"/proc/{name}/stat").read_text()
-                parents[int(name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: set[int] = set()
-    frontier = {root}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
+def pin_process(pid: int, cpus: frozenset[int]) -> None:
+    """Pin a process that has just started (so still has a single thread), for when taskset is missing."""
+    if cpus and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, cpus)
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -207,7 +186,7 @@ class Stores:
 
 
 @contextlib.contextmanager
-def backing_stores(data_dir: Path, placement: Placement) -> Iterator[Stores]:
+def backing_stores(data_dir: Path) -> Iterator[Stores]:
     """The PostgreSQL and Redis of the environment, or embedded ones in `data_dir` stopped on the way out."""
     database_url, redis_url = os.environ.get("DATABASE_URL", "").strip(), os.environ.get("REDIS_URL", "").strip()
     if database_url and redis_url:
@@ -220,24 +199,25 @@ def backing_stores(data_dir: Path, placement: Placement) -> Iterator[Stores]:
     try:
         database_url = postgres.start()
         redis_url = redis.start(reuse=False)
-        if redis.process is not None:
-            pin_process(redis.process.pid, placement.others)
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            postmaster = int((postgres.path / "postmaster.pid").read_text().split()[0])
-            pin_process(postmaster, placement.others, with_descendants=True)
         yield Stores(database_url, redis_url, embedded=True)
     finally:
         redis.stop()
+        if (postgres.path / "postmaster.pid").exists():
+            # the folder is new, so a postmaster in it is ours even when start() was cut short before noting it
+            postgres.started_here = True
         postgres.stop()
 
 
 def service_env(stores: Stores, work_dir: Path) -> dict[str, str]:
-    """The environment of every adsvc process: the stores, a fresh key, WARNING logs, default argon2 parameters."""
+    """The environment of every adsvc process: the stores, fresh keys, WARNING logs, default argon2 parameters."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("ARGON2_")}
     env.update(
         DATABASE_URL=stores.database_url,
         REDIS_URL=stores.redis_url,
         SECRET_KEY=secrets.token_urlsafe(48),
+        # a Fernet key (urlsafe base64 of 32 random bytes); the auth path never uses it, but the service requires one
+        TOKEN_ENCRYPTION_KEY=os.environ.get("TOKEN_ENCRYPTION_KEY")
+        or base64.urlsafe_b64encode(os.urandom(32)).decode(),
         LOG_LEVEL="WARNING",
         ADSVC_DATA_DIR=str(work_dir / "adsvc-data"),
         PYTHONUNBUFFERED="1",
@@ -373,7 +353,6 @@ class LoadClient:
 
     kind: str  # "wrk" or "python"
     connections: int
-    cpus: frozenset[int]
     label: str
 
     def _argv(self, url: str, duration: int, headers: Sequence[str]) -> list[str]:
@@ -397,7 +376,7 @@ class LoadClient:
         server_before, client_before = process_cpu_seconds(server_pid), children_cpu_seconds()
         started = time.perf_counter()
         result = subprocess.run(
-            pinned(self._argv(url, duration, headers), self.cpus),
+            self._argv(url, duration, headers),
             capture_output=True,
             text=True,
             check=False,
@@ -421,13 +400,13 @@ class LoadClient:
         )
 
 
-def choose_client(preference: str, connections: int, cpus: frozenset[int]) -> LoadClient:
+def choose_client(preference: str, connections: int) -> LoadClient:
     wrk = shutil.which("wrk")
     if preference == "wrk" and not wrk:
         raise BenchError("--client wrk, but wrk is not on PATH")
     if wrk and preference in ("auto", "wrk"):
-        return LoadClient("wrk", connections, cpus, f"{wrk_version(wrk)} ({wrk}), 1 thread")
-    return LoadClient("python", connections, cpus, "benchmarks/loadgen.py (aiohttp, uvloop when installed)")
+        return LoadClient("wrk", connections, f"{wrk_version(wrk)} ({wrk}), 1 thread")
+    return LoadClient("python", connections, "benchmarks/loadgen.py (aiohttp, uvloop when installed)")
 
 
 # ---- phases --------------------------------------------------------------------------------------------------------
@@ -471,9 +450,7 @@ def median_measurement(measured: Sequence[Measurement]) -> dict[str, float]:
     }
 
 
-def login_storm(
-    port: int, email: str, password: str, *, logins: int, rounds: int, cpus: frozenset[int]
-) -> dict[str, Any]:
+def login_storm(port: int, email: str, password: str, *, logins: int, rounds: int) -> dict[str, Any]:
     """`rounds` storms of `logins` concurrent logins with /health probed every 5 ms; medians across rounds."""
     argv = [
         sys.executable,
@@ -493,7 +470,7 @@ def login_storm(
     results: list[dict[str, Any]] = []
     for round_number in range(1, rounds + 1):
         completed = subprocess.run(
-            pinned(argv, cpus), input=password + "\n", capture_output=True, text=True, check=False, timeout=600
+            argv, input=password + "\n", capture_output=True, text=True, check=False, timeout=600
         )
         if completed.returncode != 0:
             raise BenchError(f"storm client failed ({completed.returncode}):\n{completed.stderr or completed.stdout}")
@@ -633,13 +610,14 @@ def _interrupt(signum: int, frame: object) -> NoReturn:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     placement = Placement.choose(not args.no_pin)
-    client = choose_client(args.client, args.connections, placement.others)
+    placement.apply_to_this_process()
+    client = choose_client(args.client, args.connections)
     print(f"load client: {client.label}", flush=True)
     with contextlib.ExitStack() as stack:
         work_dir = Path(tempfile.mkdtemp(prefix="adsvc-bench-"))
         stack.callback(shutil.rmtree, work_dir, ignore_errors=True)
         progress(f"work folder {work_dir}")
-        stores = stack.enter_context(backing_stores(work_dir / "data", placement))
+        stores = stack.enter_context(backing_stores(work_dir / "data"))
         progress(f"{'embedded' if stores.embedded else 'external'} PostgreSQL and Redis up; applying migrations")
         apply_migrations(stores.database_url, REPO_ROOT / "migrations")
 
@@ -678,9 +656,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         measured = throughput(targets, client, duration=args.duration, warmup=args.warmup, runs=args.runs)
         storm = None
         if not args.no_storm:
-            storm = login_storm(
-                adsvc_port, email, password, logins=args.storm_logins, rounds=args.storm_rounds, cpus=placement.others
-            )
+            storm = login_storm(adsvc_port, email, password, logins=args.storm_logins, rounds=args.storm_rounds)
         for name, process in (("adsvc", adsvc), ("bare", bare)):
             if process.poll() is not None:
                 raise BenchError(

@@ -23,9 +23,9 @@ async def _account(db) -> str:
 def _row(account_id: str, ad_id: str, day: str, *, purchases: str = "2", spend: str = "14.35") -> dict:
     # Meta ids are global; prefix with the account so tests sharing the database never collide
     return {
-        "account_id": account_id, "campaign_id": "c1", "adset_id": "s1", "ad_id": f"{account_id}-{ad_id}", "date_start": day,
-        "date_stop": day, "impressions": "185", "clicks": "7", "inline_link_clicks": "5", "reach": "150",
-        "frequency": "1.233333", "spend": spend,
+        "account_id": account_id, "campaign_id": "c1", "adset_id": "s1", "ad_id": f"{account_id}-{ad_id}",
+        "date_start": day, "date_stop": day, "impressions": "185", "clicks": "7", "inline_link_clicks": "5",
+        "reach": "150", "frequency": "1.233333", "spend": spend,
         "actions": [{"action_type": "link_click", "value": "5"}, {"action_type": "purchase", "value": purchases},
                     {"action_type": "offsite_conversion.fb_pixel_purchase", "value": purchases}],
         "action_values": [{"action_type": "purchase", "value": "99.90"}],
