@@ -9,10 +9,11 @@ import jinja2
 import orjson
 from aiohttp import web
 
+from adsvc.auth.tokens import TokenVerifier
 from adsvc.auth.views import admin_routes as admin_user_routes
 from adsvc.auth.views import routes as auth_routes
 from adsvc.contexts import http_session_ctx, passwords_ctx, pg_ctx, redis_ctx
-from adsvc.keys import ENDPOINTS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, SETTINGS, STARTED_AT
+from adsvc.keys import ENDPOINTS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, SETTINGS, STARTED_AT, TOKEN_VERIFIER
 from adsvc.metrics import Metrics
 from adsvc.middleware import auth_middleware, error_middleware, request_context_middleware
 from adsvc.migrations import known_migrations
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[STARTED_AT] = time.time()
+    app[TOKEN_VERIFIER] = TokenVerifier(settings)
     app[KNOWN_MIGRATIONS] = known_migrations(settings.migrations_dir)
     app.cleanup_ctx.extend([pg_ctx, redis_ctx, http_session_ctx, passwords_ctx])
 

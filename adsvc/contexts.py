@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -14,8 +15,9 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from adsvc import __version__
-from adsvc.auth.passwords import dummy_password_hash, password_hasher
-from adsvc.keys import DUMMY_PASSWORD_HASH, HTTP, PASSWORD_HASHER, PG, REDIS, SETTINGS
+from adsvc.auth.passwords import PasswordHashing, default_hash_threads, password_hasher
+from adsvc.auth.revocation import RevocationChecker
+from adsvc.keys import DUMMY_PASSWORD_HASH, HTTP, PASSWORDS, PG, REDIS, REVOCATION, SETTINGS
 from adsvc.settings import Settings
 
 
@@ -68,6 +70,7 @@ async def pg_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = create_redis(app[SETTINGS])
+    app[REVOCATION] = RevocationChecker(app[REDIS], timeout=app[SETTINGS].redis_timeout_seconds)
     yield
     await app[REDIS].aclose()
 
@@ -83,7 +86,11 @@ async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def passwords_ctx(app: web.Application) -> AsyncIterator[None]:
-    hasher = password_hasher(app[SETTINGS])
-    app[PASSWORD_HASHER] = hasher
-    app[DUMMY_PASSWORD_HASH] = await dummy_password_hash(hasher)
+    settings = app[SETTINGS]
+    passwords = PasswordHashing(
+        password_hasher(settings), threads=settings.password_hash_threads or default_hash_threads()
+    )
+    app[PASSWORDS] = passwords
+    app[DUMMY_PASSWORD_HASH] = await passwords.hash(secrets.token_urlsafe(24))
     yield
+    passwords.close()

@@ -7,10 +7,12 @@ from typing import Final
 import aiohttp
 import asyncpg
 from aiohttp import web
-from argon2 import PasswordHasher
 from redis.asyncio import Redis
 
+from adsvc.auth.passwords import PasswordHashing
 from adsvc.auth.principal import Principal
+from adsvc.auth.revocation import RevocationChecker
+from adsvc.auth.tokens import TokenVerifier
 from adsvc.metrics import Metrics
 from adsvc.routing import Endpoint
 from adsvc.settings import Settings
@@ -20,13 +22,15 @@ PG: Final = web.AppKey("PG", asyncpg.Pool)
 REDIS: Final = web.AppKey("REDIS", Redis)
 HTTP: Final = web.AppKey("HTTP", aiohttp.ClientSession)
 METRICS: Final = web.AppKey("METRICS", Metrics)
-PASSWORD_HASHER: Final = web.AppKey("PASSWORD_HASHER", PasswordHasher)
+PASSWORDS: Final = web.AppKey("PASSWORDS", PasswordHashing)
 # A hash of a random password, verified when the email is unknown so both cases cost the same.
 DUMMY_PASSWORD_HASH: Final = web.AppKey("DUMMY_PASSWORD_HASH", str)
 ENDPOINTS: Final = web.AppKey("ENDPOINTS", dict[str, Endpoint])
 OPENAPI_DOCUMENT: Final = web.AppKey("OPENAPI_DOCUMENT", bytes)
 KNOWN_MIGRATIONS: Final = web.AppKey("KNOWN_MIGRATIONS", tuple[str, ...])
 STARTED_AT: Final = web.AppKey("STARTED_AT", float)
+TOKEN_VERIFIER: Final = web.AppKey("TOKEN_VERIFIER", TokenVerifier)
+REVOCATION: Final = web.AppKey("REVOCATION", RevocationChecker)
 
 REQUEST_ID: Final = web.RequestKey("REQUEST_ID", str)
 PRINCIPAL: Final = web.RequestKey("PRINCIPAL", Principal)

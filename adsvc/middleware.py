@@ -12,10 +12,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from adsvc.auth.queries import is_active_admin
-from adsvc.auth.revocation import check_not_revoked
-from adsvc.auth.tokens import InvalidToken, decode_access_token
+from adsvc.auth.tokens import InvalidToken
 from adsvc.errors import ApiError, Forbidden, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
-from adsvc.keys import ENDPOINTS, METRICS, PG, PRINCIPAL, REDIS, REQUEST_ID, SETTINGS
+from adsvc.keys import ENDPOINTS, METRICS, PG, PRINCIPAL, REQUEST_ID, REVOCATION, TOKEN_VERIFIER
 from adsvc.routing import Auth
 
 log = logging.getLogger("adsvc.web")
@@ -104,13 +103,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if endpoint is None or endpoint.auth is Auth.PUBLIC:
         return await handler(request)
     app = request.app
-    settings = app[SETTINGS]
     try:
-        principal = decode_access_token(bearer_token(request), settings)
+        principal = app[TOKEN_VERIFIER].verify(bearer_token(request))
     except (InvalidToken, Unauthorized) as exc:
         app[METRICS].auth_failures.labels("invalid_token").inc()
         raise Unauthorized("invalid or missing access token") from exc
-    await check_not_revoked(app[REDIS], principal, timeout=settings.redis_timeout_seconds)
+    await app[REVOCATION].check(principal)
     if endpoint.auth is Auth.ADMIN:
         # Admin rights are read fresh: a token minted before a demotion must not keep them.
         if not await is_active_admin(app[PG], user_id=principal.user_id):

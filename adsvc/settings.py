@@ -101,6 +101,7 @@ class Settings:
     argon2_memory_cost_kib: int = 65536
     argon2_parallelism: int = 4
     password_min_length: int = 12
+    password_hash_threads: int = 0
     max_body_bytes: int = 1024 * 1024
     host: str = "127.0.0.1"
     port: int = 8000
@@ -155,6 +156,7 @@ class Settings:
             argon2_memory_cost_kib=_int(env, "ARGON2_MEMORY_COST_KIB", 65536),
             argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 4),
             password_min_length=_int(env, "PASSWORD_MIN_LENGTH", 12),
+            password_hash_threads=_int(env, "PASSWORD_HASH_THREADS", 0),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 1024 * 1024),
             host=env.get("HOST", "127.0.0.1"),
             port=_int(env, "PORT", 8000),

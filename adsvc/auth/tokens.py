@@ -14,6 +14,7 @@ from adsvc.settings import Settings
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "iat", "nbf", "exp", "jti"]
+LEEWAY_SECONDS = 5
 
 
 class InvalidToken(Exception):
@@ -49,6 +50,33 @@ def issue_access_token(
     return IssuedToken(token=token, jti=jti, expires_in=lifetime)
 
 
+class TokenVerifier:
+    """Verifies access tokens, remembering ones already verified so a token's signature is checked once.
+
+    A token never changes, so its verified claims can be reused until it expires; what can change (revocation)
+    is checked in Redis on every request regardless. The memory is bounded and oldest-first evicted.
+    """
+
+    def __init__(self, settings: Settings, *, max_entries: int = 10_000) -> None:
+        self._settings = settings
+        self._max_entries = max_entries
+        self._verified: dict[str, Principal] = {}
+
+    def verify(self, token: str, *, now: float | None = None) -> Principal:
+        principal = self._verified.get(token)
+        if principal is None:
+            principal = decode_access_token(token, self._settings)
+            if len(self._verified) >= self._max_entries:
+                del self._verified[next(iter(self._verified))]
+            self._verified[token] = principal
+            return principal
+        now = time.time() if now is None else now
+        if now >= principal.expires_at + LEEWAY_SECONDS:
+            del self._verified[token]
+            raise InvalidToken("token has expired")
+        return principal
+
+
 def decode_access_token(token: str, settings: Settings) -> Principal:
     try:
         header = jwt.get_unverified_header(token)
@@ -63,7 +91,7 @@ def decode_access_token(token: str, settings: Settings) -> Principal:
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options={"require": REQUIRED_CLAIMS, "verify_signature": True, "strict_aud": True},
-            leeway=5,
+            leeway=LEEWAY_SECONDS,
         )
         return Principal(
             user_id=int(claims["sub"]),

@@ -8,7 +8,6 @@ from aiohttp import web
 
 from adsvc.audit.queries import insert_audit_entry
 from adsvc.auth import queries
-from adsvc.auth.passwords import hash_password, needs_rehash, verify_password
 from adsvc.auth.policy import password_problems
 from adsvc.auth.revocation import revoke_token, revoke_user_tokens
 from adsvc.auth.schemas import (
@@ -25,7 +24,7 @@ from adsvc.auth.schemas import (
 from adsvc.auth.throttle import check_login_allowed, clear_account_failures, record_login_failure
 from adsvc.auth.tokens import issue_access_token
 from adsvc.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from adsvc.keys import DUMMY_PASSWORD_HASH, PASSWORD_HASHER, PG, REDIS, SETTINGS
+from adsvc.keys import DUMMY_PASSWORD_HASH, PASSWORDS, PG, REDIS, SETTINGS
 from adsvc.requests import client_address, principal, request_id
 from adsvc.routing import Auth, Routes, json_response
 
@@ -67,15 +66,13 @@ def _policy_check(password: str, *, email: str, min_length: int, field: str) -> 
 )
 async def login(request: web.Request, body: LoginIn) -> web.Response:
     app = request.app
-    settings, pg, redis, hasher = app[SETTINGS], app[PG], app[REDIS], app[PASSWORD_HASHER]
+    settings, pg, redis, passwords = app[SETTINGS], app[PG], app[REDIS], app[PASSWORDS]
     address = client_address(request)
     await check_login_allowed(redis, settings, email=body.email, address=address)
 
     user = await queries.user_by_email(pg, email=body.email)
     # An unknown email is verified against a dummy hash: the same cost, status and body as a wrong password.
-    password_ok = await verify_password(
-        hasher, user.hashed_password if user else app[DUMMY_PASSWORD_HASH], body.password
-    )
+    password_ok = await passwords.verify(user.hashed_password if user else app[DUMMY_PASSWORD_HASH], body.password)
     if user is None or not password_ok or not user.is_active:
         reason = "unknown_email" if user is None else ("wrong_password" if not password_ok else "user_disabled")
         await record_login_failure(redis, settings, email=body.email, address=address)
@@ -93,8 +90,8 @@ async def login(request: web.Request, body: LoginIn) -> web.Response:
         )
         raise Unauthorized(_BAD_CREDENTIALS, code="invalid_credentials")
 
-    if needs_rehash(hasher, user.hashed_password):
-        new_hash = await hash_password(hasher, body.password)
+    if passwords.needs_rehash(user.hashed_password):
+        new_hash = await passwords.hash(body.password)
         await queries.update_password_hash(pg, user_id=user.id, old_hash=user.hashed_password, new_hash=new_hash)
     await clear_account_failures(redis, settings, email=body.email)
     issued = issue_access_token(settings, user_id=user.id, email=user.email, is_admin=user.is_admin)
@@ -157,14 +154,14 @@ async def logout(request: web.Request) -> web.Response:
 )
 async def change_password(request: web.Request, body: ChangePasswordIn) -> web.Response:
     app = request.app
-    settings, pg, redis, hasher = app[SETTINGS], app[PG], app[REDIS], app[PASSWORD_HASHER]
+    settings, pg, redis, passwords = app[SETTINGS], app[PG], app[REDIS], app[PASSWORDS]
     caller = principal(request)
     address = client_address(request)
     await check_login_allowed(redis, settings, email=caller.email, address=address)
     user = await queries.user_by_id(pg, user_id=caller.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("user no longer exists or is disabled")
-    if not await verify_password(hasher, user.hashed_password, body.old_password):
+    if not await passwords.verify(user.hashed_password, body.old_password):
         # Guessing the old password through a stolen token is throttled like a login.
         await record_login_failure(redis, settings, email=caller.email, address=address)
         raise ValidationFailed(
@@ -177,7 +174,7 @@ async def change_password(request: web.Request, body: ChangePasswordIn) -> web.R
             details=[{"loc": ["body", "new_password"], "msg": "equals the old password", "type": "password_policy"}],
         )
     _policy_check(body.new_password, email=user.email, min_length=settings.password_min_length, field="new_password")
-    new_hash = await hash_password(hasher, body.new_password)
+    new_hash = await passwords.hash(body.new_password)
 
     cutoff = time.time()
     async with pg.acquire() as conn, conn.transaction():
@@ -237,7 +234,7 @@ async def create_user(request: web.Request, body: CreateUserIn) -> web.Response:
     settings, pg = app[SETTINGS], app[PG]
     caller = principal(request)
     _policy_check(body.password, email=body.email, min_length=settings.password_min_length, field="password")
-    hashed = await hash_password(app[PASSWORD_HASHER], body.password)
+    hashed = await app[PASSWORDS].hash(body.password)
     async with pg.acquire() as conn, conn.transaction():
         user = await queries.insert_user(conn, email=body.email, hashed_password=hashed, is_admin=body.is_admin)
         if user is None:
