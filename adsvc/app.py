@@ -9,10 +9,14 @@ import jinja2
 import orjson
 from aiohttp import web
 
+from adsvc.accounts.views import admin_routes as admin_cache_routes
+from adsvc.accounts.views import ops_routes as agent_cache_routes
+from adsvc.accounts.views import routes as account_routes
 from adsvc.auth.tokens import TokenVerifier
 from adsvc.auth.views import admin_routes as admin_user_routes
 from adsvc.auth.views import routes as auth_routes
-from adsvc.contexts import http_session_ctx, passwords_ctx, pg_ctx, redis_ctx
+from adsvc.campaigns.views import routes as campaign_routes
+from adsvc.contexts import agents_ctx, arq_ctx, http_session_ctx, passwords_ctx, pg_ctx, redis_ctx
 from adsvc.keys import ENDPOINTS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, SETTINGS, STARTED_AT, TOKEN_VERIFIER
 from adsvc.metrics import Metrics
 from adsvc.middleware import auth_middleware, error_middleware, request_context_middleware
@@ -22,7 +26,15 @@ from adsvc.routing import mount
 from adsvc.settings import Settings
 from adsvc.status.views import routes as status_routes
 
-ROUTE_TABLES = (auth_routes, admin_user_routes, status_routes)
+ROUTE_TABLES = (
+    auth_routes,
+    admin_user_routes,
+    admin_cache_routes,
+    account_routes,
+    campaign_routes,
+    status_routes,
+    agent_cache_routes,
+)
 
 
 def create_app(settings: Settings | None = None) -> web.Application:
@@ -38,7 +50,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[STARTED_AT] = time.time()
     app[TOKEN_VERIFIER] = TokenVerifier(settings)
     app[KNOWN_MIGRATIONS] = known_migrations(settings.migrations_dir)
-    app.cleanup_ctx.extend([pg_ctx, redis_ctx, http_session_ctx, passwords_ctx])
+    app.cleanup_ctx.extend([pg_ctx, redis_ctx, arq_ctx, http_session_ctx, passwords_ctx, agents_ctx])
 
     aiohttp_jinja2.setup(
         app,

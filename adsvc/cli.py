@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+from adsvc.sandbox.cli import add_parser as add_sandbox_parser
 from adsvc.settings import ConfigError, Settings
 
 log = logging.getLogger("adsvc.cli")
@@ -342,6 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--port", type=int, default=None, help="web port (default PORT or 8000)")
     dev.set_defaults(func=cmd_dev)
+
+    add_sandbox_parser(commands)
     return parser
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 
@@ -9,15 +11,36 @@ import aiohttp
 import asyncpg
 import orjson
 from aiohttp import web
+from arq.connections import ArqRedis
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from adsvc import __version__
+from adsvc.accounts.agents import AgentFactory
 from adsvc.auth.passwords import PasswordHashing, default_hash_threads, password_hasher
 from adsvc.auth.revocation import RevocationChecker
-from adsvc.keys import DUMMY_PASSWORD_HASH, HTTP, PASSWORDS, PG, REDIS, REVOCATION, SETTINGS
+from adsvc.crypto import TokenBox
+from adsvc.graph.agent import FacebookAdsAgent
+from adsvc.graph.breaker import BreakerRegistry
+from adsvc.graph.cache import AgentCache
+from adsvc.graph.invalidation import listen_for_invalidations
+from adsvc.keys import (
+    AGENTS,
+    ARQ,
+    BREAKERS,
+    DUMMY_PASSWORD_HASH,
+    HTTP,
+    METRICS,
+    PASSWORDS,
+    PG,
+    REDIS,
+    REVOCATION,
+    SETTINGS,
+    TOKEN_BOX,
+)
+from adsvc.metrics import Metrics
 from adsvc.settings import Settings
 
 
@@ -62,6 +85,36 @@ def create_redis(settings: Settings) -> Redis:
     return client
 
 
+def create_pubsub_redis(settings: Settings) -> Redis:
+    """A client for long-lived subscriptions: no read timeout (silence is normal), keepalive pings instead."""
+    assert settings.redis_url
+    client: Redis = Redis.from_url(
+        settings.redis_url, socket_connect_timeout=5, socket_keepalive=True, health_check_interval=30
+    )
+    return client
+
+
+def create_agent_cache(
+    settings: Settings,
+    *,
+    pg: asyncpg.Pool,
+    session: aiohttp.ClientSession,
+    breakers: BreakerRegistry,
+    ttl_seconds: float,
+    metrics: Metrics | None,
+    interactive: bool,
+) -> AgentCache[FacebookAdsAgent]:
+    factory = AgentFactory(
+        settings,
+        pg=pg,
+        box=TokenBox(settings.token_encryption_key, settings.token_encryption_previous_keys),
+        session=session,
+        breakers=breakers,
+        interactive=interactive,
+    )
+    return AgentCache(ttl_seconds=ttl_seconds, create=factory, observer=metrics)
+
+
 async def pg_ctx(app: web.Application) -> AsyncIterator[None]:
     app[PG] = await create_pg_pool(app[SETTINGS])
     yield
@@ -83,6 +136,48 @@ async def http_session_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await app[HTTP].close()
+
+
+async def arq_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The job queue client. Built without arq's start-up ping so the web app starts (and /ready reports) while
+    Redis is down; enqueueing then fails like any Redis call."""
+    settings = app[SETTINGS]
+    assert settings.redis_url
+    app[ARQ] = ArqRedis.from_url(
+        settings.redis_url,
+        socket_timeout=settings.redis_timeout_seconds * 4,
+        socket_connect_timeout=settings.redis_timeout_seconds * 4,
+    )
+    yield
+    await app[ARQ].aclose()
+
+
+async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Breakers, the agent cache, and the listener that drops agents when any process asks."""
+    settings = app[SETTINGS]
+    app[TOKEN_BOX] = TokenBox(settings.token_encryption_key, settings.token_encryption_previous_keys)
+    app[BREAKERS] = BreakerRegistry(settings.breaker_failure_threshold, settings.breaker_recovery_seconds)
+    cache = create_agent_cache(
+        settings,
+        pg=app[PG],
+        session=app[HTTP],
+        breakers=app[BREAKERS],
+        ttl_seconds=settings.agent_cache_ttl_seconds,
+        metrics=app[METRICS],
+        interactive=True,
+    )
+    app[AGENTS] = cache
+    app[METRICS].watch(
+        ages=lambda: [(key, age) for key in cache.keys() if (age := cache.age_seconds(key)) is not None],
+        breakers=app[BREAKERS].snapshot,
+    )
+    subscriber = create_pubsub_redis(settings)
+    listener = asyncio.ensure_future(listen_for_invalidations(subscriber, cache.invalidate))
+    yield
+    listener.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await listener
+    await subscriber.aclose()
 
 
 async def passwords_ctx(app: web.Application) -> AsyncIterator[None]:

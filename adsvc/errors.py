@@ -68,6 +68,12 @@ class UnsupportedMediaType(ApiError):
 class ValidationFailed(ApiError):
     status, code = 422, "validation_failed"
 
+    @classmethod
+    def field(cls, loc: tuple[str, ...], message: str, *, kind: str = "value_error", code: str | None = None,
+              summary: str | None = None) -> ValidationFailed:  # fmt: skip
+        """One field's problem, in the same detail shape request validation uses."""
+        return cls(summary or message, details=[{"loc": list(loc), "msg": message, "type": kind}], code=code)
+
 
 class _RetryLater(ApiError):
     def __init__(self, message: str, *, retry_after: int, details: Any = None, code: str | None = None) -> None:

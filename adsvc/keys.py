@@ -7,12 +7,17 @@ from typing import Final
 import aiohttp
 import asyncpg
 from aiohttp import web
+from arq.connections import ArqRedis
 from redis.asyncio import Redis
 
 from adsvc.auth.passwords import PasswordHashing
 from adsvc.auth.principal import Principal
 from adsvc.auth.revocation import RevocationChecker
 from adsvc.auth.tokens import TokenVerifier
+from adsvc.crypto import TokenBox
+from adsvc.graph.agent import FacebookAdsAgent
+from adsvc.graph.breaker import BreakerRegistry
+from adsvc.graph.cache import AgentCache
 from adsvc.metrics import Metrics
 from adsvc.routing import Endpoint
 from adsvc.settings import Settings
@@ -31,6 +36,11 @@ KNOWN_MIGRATIONS: Final = web.AppKey("KNOWN_MIGRATIONS", tuple[str, ...])
 STARTED_AT: Final = web.AppKey("STARTED_AT", float)
 TOKEN_VERIFIER: Final = web.AppKey("TOKEN_VERIFIER", TokenVerifier)
 REVOCATION: Final = web.AppKey("REVOCATION", RevocationChecker)
+
+TOKEN_BOX: Final = web.AppKey("TOKEN_BOX", TokenBox)
+BREAKERS: Final = web.AppKey("BREAKERS", BreakerRegistry)
+AGENTS: Final = web.AppKey("AGENTS", AgentCache[FacebookAdsAgent])
+ARQ: Final = web.AppKey("ARQ", ArqRedis)
 
 REQUEST_ID: Final = web.RequestKey("REQUEST_ID", str)
 PRINCIPAL: Final = web.RequestKey("PRINCIPAL", Principal)

@@ -11,7 +11,9 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from adsvc.auth.queries import is_active_admin
+from adsvc.auth.apikeys import key_digest
+from adsvc.auth.principal import Principal
+from adsvc.auth.queries import is_active_admin, use_api_key
 from adsvc.auth.tokens import InvalidToken
 from adsvc.errors import ApiError, Forbidden, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
 from adsvc.keys import ENDPOINTS, METRICS, PG, PRINCIPAL, REQUEST_ID, REVOCATION, TOKEN_VERIFIER
@@ -95,6 +97,24 @@ def bearer_token(request: web.Request) -> str:
     return token.strip()
 
 
+async def _api_key_principal(request: web.Request) -> Principal:
+    key = request.headers.get("X-API-Key", "").strip()
+    if not key:
+        raise Unauthorized("missing X-API-Key header")
+    owner = await use_api_key(request.app[PG], digest=key_digest(key))
+    if owner is None:
+        request.app[METRICS].auth_failures.labels("invalid_api_key").inc()
+        raise Unauthorized("invalid or revoked API key")
+    return Principal(
+        user_id=owner.user_id,
+        email=owner.email,
+        is_admin=owner.is_admin,
+        jti=f"api-key:{owner.key_id}",
+        issued_at=0.0,
+        expires_at=0,
+    )
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Routes declared USER or ADMIN need a valid, unrevoked access token; the revocation check is one Redis call."""
@@ -103,6 +123,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if endpoint is None or endpoint.auth is Auth.PUBLIC:
         return await handler(request)
     app = request.app
+    if endpoint.auth is Auth.API_KEY:
+        request[PRINCIPAL] = await _api_key_principal(request)
+        return await handler(request)
     try:
         principal = app[TOKEN_VERIFIER].verify(bearer_token(request))
     except (InvalidToken, Unauthorized) as exc:

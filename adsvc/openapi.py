@@ -105,6 +105,8 @@ def _operation(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
         error_codes.add(422)
     if endpoint.auth is not Auth.PUBLIC:
         error_codes |= {401, 503}
+    if endpoint.auth is Auth.API_KEY:
+        error_codes.discard(503)
     if endpoint.auth is Auth.ADMIN:
         error_codes.add(403)
     for code in sorted(error_codes):
@@ -129,7 +131,12 @@ def _operation(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": refs[(endpoint.body, "validation")]}},
         }
-    operation["security"] = [] if endpoint.auth is Auth.PUBLIC else [{"bearerAuth": []}]
+    if endpoint.auth is Auth.PUBLIC:
+        operation["security"] = []
+    elif endpoint.auth is Auth.API_KEY:
+        operation["security"] = [{"apiKeyAuth": []}]
+    else:
+        operation["security"] = [{"bearerAuth": []}]
     return operation
 
 
@@ -151,6 +158,9 @@ def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "apiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            },
         },
     }

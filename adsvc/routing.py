@@ -24,6 +24,7 @@ class Auth(enum.Enum):
     PUBLIC = "public"
     USER = "user"
     ADMIN = "admin"
+    API_KEY = "api_key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge(f"request body exceeds {request.client_max_size} bytes") from None
+    if b"\\u0000" in raw or b"\x00" in raw:
+        raise _nul_error("body")
     try:
         return model.model_validate_json(raw or b"")
     except ValidationError as exc:
@@ -75,7 +78,14 @@ async def read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
         raise ValidationFailed("request body failed validation", details=_validation_details(exc)) from None
 
 
+def _nul_error(where: str) -> ValidationFailed:
+    # PostgreSQL text cannot hold NUL, and no legitimate input needs it: refuse it at the edge.
+    return ValidationFailed.field((where,), f"{where} must not contain NUL characters", kind="nul_character")
+
+
 def read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    if any("\x00" in key or "\x00" in value for key, value in request.query.items()):
+        raise _nul_error("query")
     try:
         return model.model_validate(dict(request.query))
     except ValidationError as exc:
@@ -96,6 +106,8 @@ def read_path_params(request: web.Request, params: dict[str, type]) -> dict[str,
                 raise NotFound(f"no such {name}")
             values[name] = number
         else:
+            if "\x00" in raw:
+                raise NotFound(f"no such {name}")
             values[name] = raw
     return values
 

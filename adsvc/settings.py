@@ -129,6 +129,7 @@ class Settings:
     insights_lookback_days: int = 28
     structure_sync_minutes: int = 30
     sync_lock_seconds: int = 600
+    sync_retry_base_seconds: float = 10.0
     migrations_dir: Path = REPO_ROOT / "migrations"
     templates_dir: Path = REPO_ROOT / "templates"
 
@@ -186,6 +187,7 @@ class Settings:
             insights_lookback_days=_int(env, "INSIGHTS_LOOKBACK_DAYS", 28),
             structure_sync_minutes=_int(env, "STRUCTURE_SYNC_MINUTES", 30),
             sync_lock_seconds=_int(env, "SYNC_LOCK_SECONDS", 600),
+            sync_retry_base_seconds=_float(env, "SYNC_RETRY_BASE_SECONDS", 10.0),
         )
 
     def with_embedded(

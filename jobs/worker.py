@@ -5,9 +5,18 @@ from __future__ import annotations
 import os
 from typing import Any, ClassVar
 
-from arq import cron
+from arq import cron, func
 from arq.connections import RedisSettings
 
+from jobs.collection import (
+    SYNC_MAX_TRIES,
+    backfill_insights,
+    schedule_lookback_insights,
+    schedule_recent_insights,
+    schedule_structure_syncs,
+    sync_insights,
+    sync_structure,
+)
 from jobs.context import shutdown, startup
 from jobs.maintenance import heartbeat
 
@@ -17,17 +26,33 @@ def redis_settings() -> RedisSettings:
     return RedisSettings.from_dsn(url) if url else RedisSettings()
 
 
+def _every(minutes: int) -> set[int]:
+    return set(range(0, 60, max(1, min(minutes, 60))))
+
+
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = []
+    functions: ClassVar[list[Any]] = [
+        func(sync_structure, max_tries=SYNC_MAX_TRIES, timeout=30 * 60),
+        func(sync_insights, max_tries=SYNC_MAX_TRIES, timeout=2 * 60 * 60),
+        func(backfill_insights, max_tries=SYNC_MAX_TRIES, timeout=6 * 60 * 60),
+    ]
     cron_jobs: ClassVar[list[Any]] = [
         # run_at_startup so a fresh worker shows on the status page at once
         cron(heartbeat, second=0, run_at_startup=True, unique=False, timeout=30),
+        cron(
+            schedule_structure_syncs,
+            minute=_every(int(os.environ.get("STRUCTURE_SYNC_MINUTES", "30"))),
+            second=5,
+            run_at_startup=True,
+            timeout=60,
+        ),
+        cron(schedule_recent_insights, minute=7, second=0, timeout=60),
+        cron(schedule_lookback_insights, hour=3, minute=17, second=0, timeout=60),
     ]
     on_startup = startup
     on_shutdown = shutdown
     redis_settings = redis_settings()
-    max_jobs = 10
+    max_jobs = 4
     job_timeout = 600
     health_check_interval = 30
-    # The heartbeat's key names this worker; several workers on one Redis are expected.
     allow_abort_jobs = True

@@ -26,5 +26,8 @@ create table insights_daily (
     primary key (level, object_id, date)
 );
 
-create index insights_daily_campaign_date_idx on insights_daily (campaign_id, date);
+-- campaign + date for the campaign pages and lists (campaign-level rows only: the hot path), and every level's
+-- rows of a campaign by date for breakdowns; account + date for dashboards and exports.
+create index insights_daily_campaign_date_idx on insights_daily (campaign_id, date) where level = 'campaign';
+create index insights_daily_campaign_level_date_idx on insights_daily (campaign_id, level, date);
 create index insights_daily_account_date_idx on insights_daily (account_id, date, level);

@@ -5,7 +5,7 @@ create table sync_runs (
     id bigint generated always as identity primary key,
     account_id text not null references ad_accounts (id) on delete cascade,
     kind text not null check (kind in ('structure', 'insights', 'backfill')),
-    status text not null check (status in ('queued', 'running', 'succeeded', 'failed', 'abandoned')),
+    status text not null check (status in ('queued', 'running', 'succeeded', 'failed', 'rescheduled', 'abandoned')),
     job_id text,
     since date,
     until date,

@@ -15,13 +15,14 @@ import asyncpg
 import psycopg2
 import pytest
 import redis as redis_sync
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from factories import TEST_SECRET, TEST_TOKEN_KEY, Stack, make_settings
 from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
 
 from adsvc.app import create_app
 from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from adsvc.migrations import apply_migrations
+from adsvc.sandbox import SandboxConfig, create_sandbox_app
 from adsvc.settings import REPO_ROOT, Settings
 
 TEST_DATABASE = "adsvc_test"
@@ -93,12 +94,23 @@ async def db(stack: Stack) -> AsyncIterator[asyncpg.Connection]:
     await conn.close()
 
 
+TINY_SANDBOX = SandboxConfig(accounts=2, campaigns_per_account=3, adsets_per_campaign=2, ads_per_adset=2, days=40)
+
+
 @pytest.fixture
-async def other_process(stack: Stack) -> AsyncIterator[str]:
-    """A second adsvc web server: a separate OS process on the same PostgreSQL and Redis; yields its base URL."""
+async def graph_sandbox(aiohttp_server: Any) -> TestServer:
+    """The sandbox Marketing API served in-process over real HTTP; its state is `server.app[SANDBOX_STATE]`."""
+    return await aiohttp_server(create_sandbox_app(TINY_SANDBOX))
+
+
+@pytest.fixture
+async def other_process(stack: Stack, graph_sandbox: TestServer) -> AsyncIterator[str]:
+    """A second adsvc web server: a separate OS process on the same PostgreSQL and Redis (and the sandbox as its
+    Meta); yields its base URL."""
     port = free_port()
     env = {
         **os.environ,
+        "FACEBOOK_GRAPH_URL": str(graph_sandbox.make_url("")).rstrip("/"),
         "DATABASE_URL": stack.database_url,
         "REDIS_URL": stack.redis_url,
         "SECRET_KEY": TEST_SECRET,

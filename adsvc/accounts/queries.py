@@ -172,3 +172,16 @@ async def mark_structure_synced(db: Executor, *, account_id: str) -> None:
 
 async def mark_insights_synced(db: Executor, *, account_id: str) -> None:
     await db.execute("update ad_accounts set last_insights_sync_at = now() where id = $1", account_id)
+
+
+async def campaign_counts(db: Executor, *, account_id: str) -> dict[str, int]:
+    rows = await db.fetch(
+        "select effective_status, count(*) as n from campaigns where account_id = $1 group by 1 order by 1", account_id
+    )
+    return {row["effective_status"]: row["n"] for row in rows}
+
+
+async def running_sync_count(db: Executor, *, account_id: str) -> int:
+    return int(
+        await db.fetchval("select count(*) from sync_runs where account_id = $1 and status = 'running'", account_id)
+    )

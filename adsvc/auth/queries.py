@@ -129,3 +129,68 @@ async def list_users(db: Executor, *, after_id: int, limit: int) -> list[User]:
         limit,
     )
     return [User(**dict(row)) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: int
+    user_id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+async def insert_api_key(db: Executor, *, user_id: int, name: str, prefix: str, digest: bytes) -> ApiKey:
+    row = await db.fetchrow(
+        """
+        insert into api_keys (user_id, name, prefix, key_hash) values ($1, $2, $3, $4)
+        returning id, user_id, name, prefix, created_at, last_used_at, revoked_at
+        """,
+        user_id,
+        name,
+        prefix,
+        digest,
+    )
+    return ApiKey(**dict(row))
+
+
+async def revoke_api_key(db: Executor, *, key_id: int) -> ApiKey | None:
+    row = await db.fetchrow(
+        """
+        update api_keys set revoked_at = coalesce(revoked_at, now()) where id = $1
+        returning id, user_id, name, prefix, created_at, last_used_at, revoked_at
+        """,
+        key_id,
+    )
+    return ApiKey(**dict(row)) if row is not None else None
+
+
+async def list_api_keys(db: Executor) -> list[ApiKey]:
+    rows = await db.fetch(
+        "select id, user_id, name, prefix, created_at, last_used_at, revoked_at from api_keys order by id"
+    )
+    return [ApiKey(**dict(row)) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyOwner:
+    key_id: int
+    user_id: int
+    email: str
+    is_admin: bool
+
+
+async def use_api_key(db: Executor, *, digest: bytes) -> KeyOwner | None:
+    """The active owner of an unrevoked key, noting its use; None for unknown, revoked or disabled."""
+    row = await db.fetchrow(
+        """
+        update api_keys k set last_used_at = now()
+        from users u
+        where k.key_hash = $1 and k.revoked_at is null and u.id = k.user_id and u.is_active
+        returning k.id as key_id, u.id as user_id, u.email, u.is_admin
+        """,
+        digest,
+    )
+    return KeyOwner(**dict(row)) if row is not None else None

@@ -62,3 +62,26 @@ class UserListQuery(BaseModel):
 class UserListOut(BaseModel):
     data: list[UserOut]
     next_after_id: int | None = Field(description="Pass as after_id for the next page; null on the last page")
+
+
+class CreateApiKeyIn(_Input):
+    user_id: int = Field(ge=1, le=2**62, description="The user whose accounts the key may export")
+    name: str = Field(min_length=1, max_length=100)
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    user_id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class NewApiKeyOut(ApiKeyOut):
+    key: str = Field(description="The key itself; shown only in this response")
+
+
+class ApiKeyListOut(BaseModel):
+    data: list[ApiKeyOut]

@@ -8,13 +8,18 @@ from aiohttp import web
 
 from adsvc.audit.queries import insert_audit_entry
 from adsvc.auth import queries
+from adsvc.auth.apikeys import new_api_key
 from adsvc.auth.policy import password_problems
 from adsvc.auth.revocation import revoke_token, revoke_user_tokens
 from adsvc.auth.schemas import (
+    ApiKeyListOut,
+    ApiKeyOut,
     ChangePasswordIn,
+    CreateApiKeyIn,
     CreateUserIn,
     LoginIn,
     MeOut,
+    NewApiKeyOut,
     OkOut,
     TokenOut,
     UserListOut,
@@ -294,3 +299,80 @@ async def disable_user(request: web.Request, user_id: int) -> web.Response:
             timeout=settings.redis_timeout_seconds,
         )
     return json_response(_user_out(disabled))
+
+
+def _api_key_out(key: queries.ApiKey) -> ApiKeyOut:
+    return ApiKeyOut(id=key.id, user_id=key.user_id, name=key.name, prefix=key.prefix, created_at=key.created_at,
+                     last_used_at=key.last_used_at, revoked_at=key.revoked_at)  # fmt: skip
+
+
+@admin_routes.get(
+    "/api/v1/admin/api-keys",
+    name="admin-api-keys",
+    summary="List API keys (never the keys themselves)",
+    auth=Auth.ADMIN,
+    response=ApiKeyListOut,
+)
+async def list_api_keys(request: web.Request) -> web.Response:
+    keys = await queries.list_api_keys(request.app[PG])
+    return json_response(ApiKeyListOut(data=[_api_key_out(key) for key in keys]))
+
+
+@admin_routes.post(
+    "/api/v1/admin/api-keys",
+    name="admin-create-api-key",
+    summary="Create an API key for a user's exports; the key is in this response only",
+    auth=Auth.ADMIN,
+    body=CreateApiKeyIn,
+    response=NewApiKeyOut,
+    status=201,
+    errors=(404,),
+)
+async def create_api_key(request: web.Request, body: CreateApiKeyIn) -> web.Response:
+    caller = principal(request)
+    new = new_api_key()
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        owner = await queries.user_by_id(conn, user_id=body.user_id)
+        if owner is None or not owner.is_active:
+            raise NotFound("user not found")
+        key = await queries.insert_api_key(conn, user_id=owner.id, name=body.name, prefix=new.prefix,
+                                           digest=new.digest)  # fmt: skip
+        await insert_audit_entry(
+            conn,
+            action="api_key.create",
+            actor_id=caller.user_id,
+            target_type="api_key",
+            target_id=str(key.id),
+            after={"user_id": owner.id, "name": key.name, "prefix": key.prefix},
+            client_addr=client_address(request),
+            request_id=request_id(request),
+        )
+    return json_response(NewApiKeyOut(**_api_key_out(key).model_dump(), key=new.key), status=201)
+
+
+@admin_routes.post(
+    "/api/v1/admin/api-keys/{key_id:\\d+}/revoke",
+    name="admin-revoke-api-key",
+    summary="Revoke an API key at once, for every process",
+    auth=Auth.ADMIN,
+    response=ApiKeyOut,
+    errors=(404,),
+    path_params={"key_id": int},
+)
+async def revoke_api_key(request: web.Request, key_id: int) -> web.Response:
+    caller = principal(request)
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        key = await queries.revoke_api_key(conn, key_id=key_id)
+        if key is None:
+            raise NotFound("API key not found")
+        await insert_audit_entry(
+            conn,
+            action="api_key.revoke",
+            actor_id=caller.user_id,
+            target_type="api_key",
+            target_id=str(key_id),
+            after={"revoked_at": key.revoked_at.isoformat() if key.revoked_at else None},
+            client_addr=client_address(request),
+            request_id=request_id(request),
+        )
+    return json_response(_api_key_out(key))

@@ -6,11 +6,16 @@ No code path writes these rows one at a time. Numbers arrive as text and are cas
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TypeAlias
 
 import asyncpg
 
 from adsvc.collection.records import INSIGHT_COLUMNS, OBJECT_FIELDS
+
+Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 _CONVERSIONS = (
     "coalesce((i.actions::jsonb->>'purchase')::numeric, 0) + coalesce((i.actions::jsonb->>'lead')::numeric, 0)"
@@ -119,3 +124,114 @@ async def upsert_objects(conn: asyncpg.Connection, *, kind: str, records: Sequen
         """  # noqa: S608
     )
     return int(status.rsplit(" ", 1)[1])
+
+
+@dataclass(frozen=True, slots=True)
+class SyncRun:
+    id: int
+    account_id: str
+    kind: str
+    status: str
+    job_id: str | None
+    since: date | None
+    until: date | None
+    progress: Decimal
+    rows_written: int
+    objects_written: int
+    graph_calls: int
+    error_kind: str | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    finished_at: datetime | None
+
+
+async def start_run(
+    db: Executor, *, account_id: str, kind: str, job_id: str | None, since: date | None, until: date | None
+) -> int:
+    run_id: int = await db.fetchval(
+        """
+        insert into sync_runs (account_id, kind, status, job_id, since, until, started_at, heartbeat_at)
+        values ($1, $2, 'running', $3, $4, $5, now(), now())
+        returning id
+        """,
+        account_id,
+        kind,
+        job_id,
+        since,
+        until,
+    )
+    return run_id
+
+
+async def record_progress(
+    db: Executor, *, run_id: int, progress: float, rows_written: int, objects_written: int, graph_calls: int
+) -> None:
+    await db.execute(
+        """
+        update sync_runs set progress = $2, rows_written = $3, objects_written = $4, graph_calls = $5,
+                             heartbeat_at = now()
+        where id = $1
+        """,
+        run_id,
+        min(1.0, max(0.0, progress)),
+        rows_written,
+        objects_written,
+        graph_calls,
+    )
+
+
+async def finish_run(
+    db: Executor, *, run_id: int, status: str, error_kind: str | None = None, error: str | None = None
+) -> None:
+    await db.execute(
+        """
+        update sync_runs set status = $2, error_kind = $3, error = $4, finished_at = now(), heartbeat_at = now(),
+                             progress = case when $2 = 'succeeded' then 1 else progress end
+        where id = $1
+        """,
+        run_id,
+        status,
+        error_kind,
+        error,
+    )
+
+
+async def abandon_running(db: Executor, *, account_id: str) -> int:
+    """Runs still 'running' when a new one holds the account's lock were killed mid-way: say so."""
+    status = await db.execute(
+        """
+        update sync_runs set status = 'abandoned', finished_at = now(),
+                             error = 'worker stopped before finishing; superseded by a later run'
+        where account_id = $1 and status = 'running'
+        """,
+        account_id,
+    )
+    return int(status.rsplit(" ", 1)[1])
+
+
+async def runs_for_account(db: Executor, *, account_id: str, before_id: int, limit: int) -> list[SyncRun]:
+    rows = await db.fetch(
+        """
+        select id, account_id, kind, status, job_id, since, until, progress, rows_written, objects_written,
+               graph_calls, error_kind, error, created_at, started_at, heartbeat_at, finished_at
+        from sync_runs where account_id = $1 and id < $2 order by id desc limit $3
+        """,
+        account_id,
+        before_id,
+        limit,
+    )
+    return [SyncRun(**dict(row)) for row in rows]
+
+
+async def latest_runs(db: Executor, *, limit: int) -> list[SyncRun]:
+    rows = await db.fetch(
+        """
+        select id, account_id, kind, status, job_id, since, until, progress, rows_written, objects_written,
+               graph_calls, error_kind, error, created_at, started_at, heartbeat_at, finished_at
+        from sync_runs order by id desc limit $1
+        """,
+        limit,
+    )
+    return [SyncRun(**dict(row)) for row in rows]

@@ -13,8 +13,8 @@ from adsvc.collection.records import insight_records, object_record
 async def _account(db) -> str:
     account_id = str(uuid.uuid4().int)[:15]
     await db.execute(
-        """insert into ad_accounts (id, name, currency, timezone_name, token_ciphertext)
-           values ($1, 'Test', 'BRL', 'America/Sao_Paulo', '\\x00')""",
+        """insert into ad_accounts (id, name, currency, timezone_name, token_ciphertext, token_status)
+           values ($1, 'Test', 'BRL', 'America/Sao_Paulo', '\\x00', 'invalid')""",
         account_id,
     )
     return account_id

@@ -1,0 +1,295 @@
+"""HTTP handlers for ad accounts (list, connect, detail, sync, sync runs) and the agent cache's ops endpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from aiohttp import web
+from redis.exceptions import RedisError
+
+from adsvc.accounts import queries
+from adsvc.accounts.schemas import (
+    AccountDetailOut,
+    AccountListOut,
+    AccountOut,
+    AgentCacheOut,
+    CampaignCountsOut,
+    ConnectAccountIn,
+    InvalidateIn,
+    InvalidateOut,
+    SyncIn,
+    SyncQueuedOut,
+    SyncRunListOut,
+    SyncRunListQuery,
+    SyncRunOut,
+)
+from adsvc.audit.queries import insert_audit_entry
+from adsvc.collection.queries import runs_for_account
+from adsvc.collection.records import account_number
+from adsvc.errors import ApiError, Forbidden, NotFound, ServiceUnavailable, TooManyRequests, ValidationFailed
+from adsvc.graph.agent import create_agent
+from adsvc.graph.breaker import CircuitOpen
+from adsvc.graph.errors import ErrorKind, GraphError
+from adsvc.graph.invalidation import publish_invalidation
+from adsvc.keys import AGENTS, ARQ, BREAKERS, HTTP, PG, REDIS, SETTINGS, TOKEN_BOX
+from adsvc.requests import client_address, principal, request_id
+from adsvc.routing import Auth, Routes, json_response
+
+routes = Routes(tag="ad-accounts")
+ops_routes = Routes(tag="ops")
+admin_routes = Routes(tag="admin")
+
+SYNC_ROLES = frozenset({"owner", "manager"})
+JOB_FOR_KIND = {"structure": "sync_structure", "insights": "sync_insights", "backfill": "backfill_insights"}
+
+
+def _account_out(account: queries.Account) -> AccountOut:
+    return AccountOut(
+        id=account.id,
+        name=account.name,
+        currency=account.currency,
+        timezone_name=account.timezone_name,
+        timezone_offset_hours_utc=account.timezone_offset_hours_utc,
+        account_status=account.account_status,
+        token_status=account.token_status,  # type: ignore[arg-type]
+        token_checked_at=account.token_checked_at,
+        token_error=account.token_error,
+        connected_at=account.connected_at,
+        last_structure_sync_at=account.last_structure_sync_at,
+        last_insights_sync_at=account.last_insights_sync_at,
+        role=account.role,
+    )
+
+
+def graph_error_to_api(exc: GraphError | CircuitOpen) -> ApiError:
+    """What a client of ours should see when Meta said no (never Meta's raw body, never a token)."""
+    if isinstance(exc, CircuitOpen):
+        return ServiceUnavailable(
+            "Meta API calls are paused after repeated failures",
+            retry_after=int(exc.retry_after) + 1,
+            code="upstream_circuit_open",
+        )
+    if exc.kind is ErrorKind.AUTH:
+        return ValidationFailed.field(
+            ("body", "access_token"),
+            str(exc),
+            kind="meta_auth",
+            code="meta_token_rejected",
+            summary="Meta rejected the access token",
+        )
+    if exc.kind is ErrorKind.THROTTLE:
+        return TooManyRequests(
+            "Meta is rate limiting this account", retry_after=int(exc.retry_after or 60), code="meta_throttled"
+        )
+    if exc.kind is ErrorKind.TRANSIENT:
+        return ServiceUnavailable("Meta is temporarily unavailable", retry_after=30, code="meta_unavailable")
+    return ValidationFailed.field(
+        ("body", "account_id"),
+        str(exc),
+        kind="meta_permission",
+        code="meta_refused",
+        summary="Meta refused this account for this token",
+    )
+
+
+async def _member_account(request: web.Request, account_id: str) -> queries.Account:
+    account = await queries.account_for_user(
+        request.app[PG], account_id=account_number(account_id), user_id=principal(request).user_id
+    )
+    if account is None:
+        raise NotFound("ad account not found")
+    return account
+
+
+@routes.get(
+    "/api/v1/ad-accounts", name="ad-accounts", summary="The ad accounts you are a member of", response=AccountListOut
+)
+async def list_accounts(request: web.Request) -> web.Response:
+    accounts = await queries.accounts_for_user(request.app[PG], user_id=principal(request).user_id)
+    return json_response(AccountListOut(data=[_account_out(account) for account in accounts]))
+
+
+@routes.post(
+    "/api/v1/ad-accounts",
+    name="connect-ad-account",
+    summary="Connect an ad account: the token is validated with Meta, stored encrypted, and never returned",
+    body=ConnectAccountIn,
+    response=AccountOut,
+    status=201,
+    errors=(200, 429, 503),
+)
+async def connect_account(request: web.Request, body: ConnectAccountIn) -> web.Response:
+    app = request.app
+    caller = principal(request)
+    account_id = account_number(body.account_id)
+    try:
+        agent = await create_agent(
+            app[SETTINGS],
+            session=app[HTTP],
+            breakers=app[BREAKERS],
+            account_id=account_id,
+            access_token=body.access_token,
+            interactive=True,
+        )
+    except (GraphError, CircuitOpen) as exc:
+        raise graph_error_to_api(exc) from None
+    sealed = app[TOKEN_BOX].seal(body.access_token)
+    async with app[PG].acquire() as conn, conn.transaction():
+        account, created = await queries.upsert_account(
+            conn, info=agent.account, token_ciphertext=sealed, connected_by=caller.user_id
+        )
+        role = "owner" if created else "manager"
+        await queries.add_member(conn, account_id=account.id, user_id=caller.user_id, role=role)
+        await insert_audit_entry(
+            conn,
+            action="ad_account.connect" if created else "ad_account.reconnect",
+            actor_id=caller.user_id,
+            target_type="ad_account",
+            target_id=account.id,
+            after={
+                "name": account.name,
+                "currency": account.currency,
+                "timezone": account.timezone_name,
+                "token": "replaced",
+            },
+            client_addr=client_address(request),
+            request_id=request_id(request),
+        )
+        account = await queries.account_for_user(conn, account_id=account.id, user_id=caller.user_id)  # type: ignore[assignment]
+    # The token changed: no process may keep an agent built on the old one.
+    app[AGENTS].invalidate(account.id)
+    try:
+        await publish_invalidation(app[REDIS], account.id)
+        for kind in ("structure", "insights"):
+            await app[ARQ].enqueue_job(JOB_FOR_KIND[kind], account.id, _job_id=f"sync-{kind}:{account.id}:connect")
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable(
+            "account saved, but the job queue is unavailable; sync it later", retry_after=5
+        ) from exc
+    return json_response(_account_out(account), status=201 if created else 200)
+
+
+@routes.get(
+    "/api/v1/ad-accounts/{account_id}",
+    name="ad-account",
+    summary="One ad account with campaign counts",
+    response=AccountDetailOut,
+    errors=(404,),
+    path_params={"account_id": str},
+)
+async def get_account(request: web.Request, account_id: str) -> web.Response:
+    account = await _member_account(request, account_id)
+    pg = request.app[PG]
+    by_status = await queries.campaign_counts(pg, account_id=account.id)
+    running = await queries.running_sync_count(pg, account_id=account.id)
+    return json_response(
+        AccountDetailOut(
+            **_account_out(account).model_dump(),
+            campaigns=CampaignCountsOut(total=sum(by_status.values()), by_effective_status=by_status),
+            running_syncs=running,
+        )
+    )
+
+
+@routes.post(
+    "/api/v1/ad-accounts/{account_id}/sync",
+    name="ad-account-sync",
+    summary="Queue a sync of this account (structure, insights with the restatement lookback, or a backfill)",
+    body=SyncIn,
+    response=SyncQueuedOut,
+    status=202,
+    errors=(403, 404),
+    path_params={"account_id": str},
+)
+async def trigger_sync(request: web.Request, body: SyncIn, account_id: str) -> web.Response:
+    account = await _member_account(request, account_id)
+    if account.role not in SYNC_ROLES:
+        raise Forbidden("only owners and managers can start a sync")
+    args: list[object] = [account.id]
+    if body.kind == "backfill":
+        args.append(body.days or 90)
+    elif body.days is not None:
+        raise ValidationFailed.field(("body", "days"), "days applies to backfill only")
+    # one job id per account and kind per minute: a double click queues one sync
+    job_id = f"sync-{body.kind}:{account.id}:{int(time.time() // 60)}"
+    try:
+        job = await request.app[ARQ].enqueue_job(JOB_FOR_KIND[body.kind], *args, _job_id=job_id)
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("the job queue is unavailable", retry_after=5) from exc
+    await insert_audit_entry(
+        request.app[PG],
+        action="ad_account.sync",
+        actor_id=principal(request).user_id,
+        target_type="ad_account",
+        target_id=account.id,
+        details={"kind": body.kind, "days": body.days, "job_id": job_id, "queued": job is not None},
+        client_addr=client_address(request),
+        request_id=request_id(request),
+    )
+    return json_response(SyncQueuedOut(job_id=job_id, kind=body.kind, queued=job is not None), status=202)
+
+
+@routes.get(
+    "/api/v1/ad-accounts/{account_id}/sync-runs",
+    name="ad-account-sync-runs",
+    summary="Sync runs of this account, newest first, with progress, counts, Graph calls and errors",
+    query=SyncRunListQuery,
+    response=SyncRunListOut,
+    errors=(404,),
+    path_params={"account_id": str},
+)
+async def list_sync_runs(request: web.Request, query: SyncRunListQuery, account_id: str) -> web.Response:
+    account = await _member_account(request, account_id)
+    runs = await runs_for_account(
+        request.app[PG], account_id=account.id, before_id=query.before_id, limit=query.limit + 1
+    )
+    page = runs[: query.limit]
+    return json_response(
+        SyncRunListOut(
+            data=[SyncRunOut(**dataclasses.asdict(run)) for run in page],
+            next_before_id=page[-1].id if len(runs) > query.limit else None,
+        )
+    )
+
+
+@ops_routes.get(
+    "/health/agent-cache",
+    name="health-agent-cache",
+    summary="The Facebook agent cache of this process: per account and in aggregate, with circuit breakers",
+    auth=Auth.PUBLIC,
+    response=AgentCacheOut,
+)
+async def agent_cache_health(request: web.Request) -> web.Response:
+    cache = request.app[AGENTS]
+    summary = cache.aggregate()
+    accounts = {key: cache.stats(key) for key in sorted(cache.keys())}
+    return json_response(AgentCacheOut(**summary, accounts=accounts, breakers=request.app[BREAKERS].snapshot()))
+
+
+@admin_routes.post(
+    "/api/v1/admin/agent-cache/invalidate",
+    name="admin-agent-cache-invalidate",
+    summary="Drop cached agents (one account or all) in every web and worker process",
+    auth=Auth.ADMIN,
+    body=InvalidateIn,
+    response=InvalidateOut,
+)
+async def invalidate_agents(request: web.Request, body: InvalidateIn) -> web.Response:
+    account_id = account_number(body.account_id) if body.account_id else None
+    dropped = request.app[AGENTS].invalidate(account_id)
+    try:
+        notified = await publish_invalidation(request.app[REDIS], account_id)
+    except (RedisError, OSError) as exc:
+        raise ServiceUnavailable("dropped here, but other processes could not be told", retry_after=5) from exc
+    await insert_audit_entry(
+        request.app[PG],
+        action="agent_cache.invalidate",
+        actor_id=principal(request).user_id,
+        target_type="ad_account" if account_id else "agent_cache",
+        target_id=account_id,
+        details={"dropped_here": dropped, "processes_notified": notified},
+        client_addr=client_address(request),
+        request_id=request_id(request),
+    )
+    return json_response(InvalidateOut(dropped_here=dropped, processes_notified=notified))

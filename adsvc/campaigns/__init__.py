@@ -1,0 +1,1 @@
+"""Campaigns, their insights, and the older service's metrics endpoints."""

@@ -1,0 +1,303 @@
+"""HTTP handlers for campaigns, their insights, and the older service's metrics endpoints (stored data only)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import date
+from decimal import Decimal
+
+import orjson
+from aiohttp import web
+
+from adsvc.campaigns import queries
+from adsvc.campaigns.metrics import Totals, derive
+from adsvc.campaigns.periods import PeriodError, resolve_period
+from adsvc.campaigns.schemas import (
+    AdPerformanceQuery,
+    CampaignDetailOut,
+    CampaignListOut,
+    CampaignListQuery,
+    CampaignOut,
+    DailyMetricsOut,
+    ExportOut,
+    ExportQuery,
+    ExportRowOut,
+    InsightLevel,
+    InsightsOut,
+    InsightsQuery,
+    MetricsOut,
+)
+from adsvc.collection.plan import account_today
+from adsvc.collection.records import account_number
+from adsvc.errors import NotFound, ValidationFailed
+from adsvc.keys import PG
+from adsvc.requests import principal
+from adsvc.routing import Auth, Routes, json_response
+
+routes = Routes(tag="campaigns")
+
+TOTALS_NOTE = (
+    "totals are sums over the days; ratios are computed from those sums; reach and frequency are per day only "
+    "because they do not add up across days"
+)
+
+
+def _metrics(totals: Totals) -> MetricsOut:
+    derived = derive(totals)
+    return MetricsOut(
+        spend=totals.spend,
+        impressions=totals.impressions,
+        clicks=totals.clicks,
+        inline_link_clicks=totals.inline_link_clicks,
+        conversions=totals.conversions,
+        conversion_value=totals.conversion_value,
+        ctr=derived.ctr,
+        cpc=derived.cpc,
+        cpm=derived.cpm,
+        cpa=derived.cpa,
+        roas=derived.roas,
+    )
+
+
+def _campaign_out(row: queries.CampaignRow) -> CampaignOut:
+    return CampaignOut(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        status=row.status,
+        effective_status=row.effective_status,
+        objective=row.objective,
+        bid_strategy=row.bid_strategy,
+        daily_budget=row.daily_budget,
+        lifetime_budget=row.lifetime_budget,
+        currency=row.currency,
+        start_time=row.start_time,
+        stop_time=row.stop_time,
+        created_time=row.created_time,
+        updated_time=row.updated_time,
+        synced_at=row.synced_at,
+        last_7d=_metrics(
+            Totals(
+                spend=row.spend,
+                impressions=row.impressions,
+                clicks=row.clicks,
+                inline_link_clicks=row.inline_link_clicks,
+                conversions=row.conversions,
+                conversion_value=row.conversion_value,
+            )
+        ),
+    )
+
+
+def _encode_cursor(sort: str, order: str, value: str, last_id: str) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([sort, order, value, last_id])).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[str, str]:
+    try:
+        decoded = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        cursor_sort, cursor_order, value, last_id = decoded
+        if not (isinstance(value, str) and isinstance(last_id, str)):
+            raise ValueError("bad cursor")
+    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
+        raise ValidationFailed(
+            "cursor is not valid", details=[{"loc": ["query", "cursor"], "msg": "malformed", "type": "cursor"}]
+        ) from None
+    if (cursor_sort, cursor_order) != (sort, order):
+        raise ValidationFailed(
+            "cursor belongs to another sort order",
+            details=[{"loc": ["query", "cursor"], "msg": "sort or order changed", "type": "cursor"}],
+        )
+    return value, last_id
+
+
+def _csv(values: str | None) -> list[str] | None:
+    if not values:
+        return None
+    return [value.strip().upper() for value in values.split(",") if value.strip()]
+
+
+@routes.get(
+    "/api/v1/campaigns",
+    name="campaigns",
+    summary="Campaigns of your accounts with last-7-day metrics: filters, sorting, keyset pagination",
+    query=CampaignListQuery,
+    response=CampaignListOut,
+)
+async def list_campaigns(request: web.Request, query: CampaignListQuery) -> web.Response:
+    caller = principal(request)
+    after = _decode_cursor(query.cursor, query.sort, query.order) if query.cursor else None
+    rows = await queries.list_campaigns(
+        request.app[PG],
+        user_id=caller.user_id,
+        account_id=account_number(query.account_id) if query.account_id else None,
+        statuses=_csv(query.status),
+        effective_statuses=_csv(query.effective_status),
+        search=query.q,
+        sort=query.sort,
+        descending=query.order == "desc",
+        after=after,
+        limit=query.limit + 1,
+    )
+    page = rows[: query.limit]
+    next_cursor = None
+    if len(rows) > query.limit and page:
+        last_row, last_value = page[-1]
+        next_cursor = _encode_cursor(query.sort, query.order, last_value, last_row.id)
+    return json_response(CampaignListOut(data=[_campaign_out(row) for row, _ in page], next_cursor=next_cursor))
+
+
+@routes.get(
+    "/api/v1/campaigns/{campaign_id}",
+    name="campaign",
+    summary="One campaign with its structure counts and last-7-day metrics",
+    response=CampaignDetailOut,
+    errors=(404,),
+    path_params={"campaign_id": str},
+)
+async def get_campaign(request: web.Request, campaign_id: str) -> web.Response:
+    caller = principal(request)
+    pg = request.app[PG]
+    row = await queries.campaign_for_user(pg, campaign_id=campaign_id, user_id=caller.user_id)
+    if row is None:
+        raise NotFound("campaign not found")
+    counts = await queries.campaign_structure_counts(pg, campaign_id=campaign_id)
+    return json_response(CampaignDetailOut(**_campaign_out(row).model_dump(), **counts))
+
+
+def _period(query: InsightsQuery, timezone_name: str) -> tuple[date, date]:
+    try:
+        return resolve_period(
+            today=account_today(timezone_name), preset=query.date_preset, since=query.since, until=query.until
+        )
+    except PeriodError as exc:
+        raise ValidationFailed.field(("query",), str(exc), kind="period") from None
+
+
+def _insights_out(
+    level: InsightLevel, object_id: str, currency: str, since: date, until: date, days: list[queries.DailyRow]
+) -> InsightsOut:
+    daily = []
+    for day in days:
+        totals = Totals(
+            spend=day.spend,
+            impressions=day.impressions,
+            clicks=day.clicks,
+            inline_link_clicks=day.inline_link_clicks,
+            conversions=day.conversions,
+            conversion_value=day.conversion_value,
+        )
+        daily.append(
+            DailyMetricsOut(**_metrics(totals).model_dump(), date=day.date, reach=day.reach, frequency=day.frequency)
+        )
+    totals = Totals(
+        spend=sum((day.spend for day in days), Decimal(0)),
+        impressions=sum(day.impressions for day in days),
+        clicks=sum(day.clicks for day in days),
+        inline_link_clicks=sum(day.inline_link_clicks for day in days),
+        conversions=sum((day.conversions for day in days), Decimal(0)),
+        conversion_value=sum((day.conversion_value for day in days), Decimal(0)),
+    )
+    return InsightsOut(
+        object_id=object_id,
+        level=level,
+        currency=currency,
+        since=since,
+        until=until,
+        days=daily,
+        totals=_metrics(totals),
+        note=TOTALS_NOTE,
+    )
+
+
+@routes.get(
+    "/api/v1/campaigns/{campaign_id}/insights",
+    name="campaign-insights",
+    summary="Daily insights of a campaign and their totals, from stored data (since/until or date_preset)",
+    query=InsightsQuery,
+    response=InsightsOut,
+    errors=(404,),
+    path_params={"campaign_id": str},
+)
+async def campaign_insights(request: web.Request, query: InsightsQuery, campaign_id: str) -> web.Response:
+    caller = principal(request)
+    pg = request.app[PG]
+    row = await queries.campaign_for_user(pg, campaign_id=campaign_id, user_id=caller.user_id)
+    if row is None:
+        raise NotFound("campaign not found")
+    timezone_name = await queries.account_timezone_for_campaign(pg, campaign_id=campaign_id)
+    since, until = _period(query, timezone_name)
+    days = await queries.daily_insights(pg, level="campaign", object_id=campaign_id, since=since, until=until)
+    return json_response(_insights_out("campaign", campaign_id, row.currency, since, until, days))
+
+
+@routes.get(
+    "/api/v1/metrics/ad-performance",
+    name="ad-performance",
+    summary="Daily performance of one ad from stored data (the older service's endpoint)",
+    query=AdPerformanceQuery,
+    response=InsightsOut,
+    errors=(404,),
+)
+async def ad_performance(request: web.Request, query: AdPerformanceQuery) -> web.Response:
+    caller = principal(request)
+    pg = request.app[PG]
+    ad = await queries.ad_for_user(pg, ad_id=query.ad_id, user_id=caller.user_id)
+    if ad is None:
+        raise NotFound("ad not found")
+    since, until = _period(query, ad.timezone_name)
+    days = await queries.daily_insights(pg, level="ad", object_id=ad.id, since=since, until=until)
+    return json_response(_insights_out("ad", ad.id, ad.currency, since, until, days))
+
+
+@routes.get(
+    "/api/v1/metrics/export",
+    name="metrics-export",
+    summary="One row per campaign per day for BI exports; authenticated with an X-API-Key",
+    auth=Auth.API_KEY,
+    query=ExportQuery,
+    response=ExportOut,
+)
+async def metrics_export(request: web.Request, query: ExportQuery) -> web.Response:
+    caller = principal(request)
+    if query.date_until < query.date_from:
+        raise ValidationFailed.field(("query", "date_until"), "date_until is before date_from", kind="period")
+    rows = await queries.export_rows(
+        request.app[PG], user_id=caller.user_id, since=query.date_from, until=query.date_until, limit=query.limit + 1
+    )
+    out = []
+    for row in rows[: query.limit]:
+        derived = derive(
+            Totals(
+                spend=row.spend,
+                impressions=row.impressions,
+                clicks=row.clicks,
+                inline_link_clicks=row.inline_link_clicks,
+                conversions=row.conversions,
+                conversion_value=row.conversion_value,
+            )
+        )
+        out.append(
+            ExportRowOut(
+                date=row.date,
+                account_id=row.account_id,
+                campaign_id=row.campaign_id,
+                campaign_name=row.campaign_name,
+                currency=row.currency,
+                impressions=row.impressions,
+                clicks=row.clicks,
+                spend=row.spend,
+                conversions=row.conversions,
+                conversion_value=row.conversion_value,
+                reach=row.reach,
+                ctr=derived.ctr,
+                cpc=derived.cpc,
+                cpm=derived.cpm,
+                cpa=derived.cpa,
+                roas=derived.roas,
+            )
+        )
+    return json_response(
+        ExportOut(date_from=query.date_from, date_until=query.date_until, rows=out, truncated=len(rows) > query.limit)
+    )
