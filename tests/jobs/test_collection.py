@@ -3,7 +3,7 @@ sandbox over real HTTP, and compare what PostgreSQL holds with the sandbox's gro
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
