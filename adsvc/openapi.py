@@ -61,6 +61,8 @@ def _model_pairs(endpoints: Iterable[Endpoint]) -> list[tuple[type[BaseModel], M
             pairs[(endpoint.body, "validation")] = None
         if endpoint.response is not None:
             pairs[(endpoint.response, "serialization")] = None
+        for model in endpoint.alt_responses.values():
+            pairs[(model, "serialization")] = None
     return list(pairs)
 
 
@@ -109,6 +111,13 @@ def _operation(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
         error_codes.discard(503)
     if endpoint.auth is Auth.ADMIN:
         error_codes.add(403)
+    for code, model in endpoint.alt_responses.items():
+        error_codes.discard(code)
+        responses[str(code)] = {
+            "description": _STATUS_TEXT.get(code, "See schema"),
+            "content": {"application/json": {"schema": refs[(model, "serialization")]}},
+            **({"headers": _RETRY_AFTER} if code in (429, 503) else {}),
+        }
     for code in sorted(error_codes):
         error: dict[str, Any] = {
             "description": _STATUS_TEXT.get(code, "Error"),

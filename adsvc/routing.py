@@ -43,6 +43,8 @@ class Endpoint:
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
     path_params: dict[str, type] = field(default_factory=dict)
+    # statuses whose body is not the Error shape (e.g. /ready's 503 still carries the check results)
+    alt_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
 
     @property
     def openapi_path(self) -> str:
@@ -156,6 +158,7 @@ class Routes:
         errors: Iterable[int] = (),
         content_type: str = "application/json",
         path_params: dict[str, type] | None = None,
+        alt_responses: dict[int, type[BaseModel]] | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -174,6 +177,7 @@ class Routes:
                     errors=tuple(errors),
                     content_type=content_type,
                     path_params=path_params or {},
+                    alt_responses=alt_responses or {},
                 )
             )
             return handler

@@ -3,8 +3,9 @@ break the documented schemas, no undocumented status codes."""
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
@@ -31,20 +32,31 @@ async def _token(base: str, email: str, password: str) -> str:
         return str((await response.json())["access_token"])
 
 
-def _run(base: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+@dataclass
+class Outcome:
+    returncode: int
+    stdout: str
+
+
+async def _run(base: str, token: str, *args: str) -> Outcome:
+    """schemathesis as a child process, awaited: the sandbox serving the server's Meta calls lives on this loop."""
     command = [ST, "run", base + "/api/openapi.json", "-H", f"Authorization: Bearer {token}", *COMMON, *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    stdout, _ = await asyncio.wait_for(process.communicate(), 600)
+    return Outcome(returncode=process.returncode or 0, stdout=stdout.decode(errors="replace"))
 
 
 async def test_schemathesis_finds_no_failures(db, settings, stack, other_process):
     admin = await create_user(db, settings, is_admin=True, password="schemathesis admin pass")
     token = await _token(other_process, admin.email, "schemathesis admin pass")
-    result = _run(other_process, token, *TOKEN_ENDING)
+    result = await _run(other_process, token, *TOKEN_ENDING)
     assert result.returncode == 0, result.stdout[-6000:]
     assert "passed" in result.stdout
 
     redis_sync.Redis.from_url(stack.redis_url).flushdb()  # the fuzzed logins tripped the address throttle
     token = await _token(other_process, admin.email, "schemathesis admin pass")
-    result = _run(other_process, token, "--include-operation-id", "auth-logout",
+    result = await _run(other_process, token, "--include-operation-id", "auth-logout",
                   "--include-operation-id", "auth-change-password")  # fmt: skip
     assert result.returncode == 0, result.stdout[-6000:]

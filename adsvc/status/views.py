@@ -102,7 +102,7 @@ async def health(request: web.Request) -> web.Response:
     summary="Readiness: database, Redis, and migrations current; 503 names what failed",
     auth=Auth.PUBLIC,
     response=ReadyOut,
-    errors=(503,),
+    alt_responses={503: ReadyOut},
 )
 async def ready(request: web.Request) -> web.Response:
     checks = await run_checks(request.app)
