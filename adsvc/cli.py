@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import getpass
 import logging
 import os
@@ -209,6 +210,69 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     print(f"adsvc: created {'admin' if args.admin else 'user'} {email} (id {user_id})")
 
 
+# ---- backfill ----------------------------------------------------------------------------------------------------
+
+
+def _bar(progress: float, width: int = 30) -> str:
+    filled = round(progress * width)
+    return "[" + "#" * filled + "." * (width - filled) + f"] {progress * 100:5.1f}%"
+
+
+async def _backfill(settings: Settings, *, account_id: str, days: int, wait: bool) -> int:
+    import asyncpg
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from adsvc.accounts.queries import account_by_id
+    from adsvc.collection.queries import run_for_job
+    from adsvc.status.workers import worker_status
+
+    conn = await asyncpg.connect(settings.database_url)
+    queue = await create_pool(RedisSettings.from_dsn(settings.redis_url or ""))
+    try:
+        account = await account_by_id(conn, account_id=account_id)
+        if account is None:
+            _fail(f"ad account {account_id} is not connected (connect it with POST /api/v1/ad-accounts)")
+        job_id = f"backfill:{account_id}:{int(time.time())}"
+        await queue.enqueue_job("backfill_insights", account_id, days, _job_id=job_id)
+        print(f"adsvc: queued a {days}-day backfill of {account.name} (act_{account_id}) as job {job_id}", flush=True)  # type: ignore[union-attr]
+        if not wait:
+            return 0
+        status = await worker_status(queue)
+        if status is not None and not status.workers:
+            print("adsvc: no worker has reported recently; start one with `adsvc worker`", file=sys.stderr)
+        last_line = ""
+        while True:
+            run = await run_for_job(conn, job_id=job_id)
+            if run is None:
+                line = "waiting for a worker to start the job..."
+            else:
+                line = (f"{_bar(float(run.progress))}  rows {run.rows_written:,}  Graph calls {run.graph_calls:,}"
+                        f"  {run.status}")  # fmt: skip
+                if run.status in {"succeeded", "failed", "abandoned"}:
+                    print(f"\r{line}", flush=True)
+                    if run.error:
+                        print(f"adsvc: {run.error_kind}: {run.error}", file=sys.stderr)
+                    return 0 if run.status == "succeeded" else 1
+            if line != last_line:
+                print(f"\r{line}", end="", flush=True)
+                last_line = line
+            await asyncio.sleep(0.5)
+    finally:
+        await queue.aclose()
+        await conn.close()
+
+
+def cmd_backfill(args: argparse.Namespace) -> None:
+    from adsvc.collection.records import account_number
+
+    with resolved_settings(need_redis=True) as settings:
+        code = asyncio.run(
+            _backfill(settings, account_id=account_number(args.account), days=args.days, wait=not args.no_wait)
+        )
+    raise SystemExit(code)
+
+
 # ---- dev ---------------------------------------------------------------------------------------------------------
 
 
@@ -229,9 +293,10 @@ async def _ensure_admin(settings: Settings, email: str) -> str | None:
     return password
 
 
-def _spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """A child `python -m adsvc <argv>`; its role is argv[0] (serve or worker)."""
-    return subprocess.Popen([sys.executable, "-m", "adsvc", *argv], env=env, stdin=subprocess.DEVNULL)
+def _spawn(argv: list[str], env: dict[str, str], *, quiet: bool = False) -> subprocess.Popen[bytes]:
+    """A child `python -m adsvc <argv>`; its role is argv[0] (serve, worker or sandbox)."""
+    output = subprocess.DEVNULL if quiet else None
+    return subprocess.Popen([sys.executable, "-m", "adsvc", *argv], env=env, stdin=subprocess.DEVNULL, stdout=output)
 
 
 def _stop_children(children: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
@@ -258,6 +323,79 @@ def cmd_dev(args: argparse.Namespace) -> None:
         _fail(str(exc))
 
 
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    from adsvc.embedded import port_open
+
+    deadline = time.monotonic() + timeout
+    while not port_open("127.0.0.1", port):
+        if process.poll() is not None:
+            _fail(f"the sandbox exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            _fail(f"the sandbox did not listen on port {port} within {timeout:.0f} s")
+        try:
+            process.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            continue
+
+
+async def _connect_sandbox_account(settings: Settings, *, graph_url: str, admin_email: str) -> str | None:
+    """On a first start, connect the sandbox's first account for the admin and queue its first syncs."""
+    import aiohttp
+    import asyncpg
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    from adsvc.accounts.queries import add_member, upsert_account
+    from adsvc.audit.queries import insert_audit_entry
+    from adsvc.auth.queries import user_by_email
+    from adsvc.contexts import init_connection
+    from adsvc.crypto import TokenBox
+    from adsvc.graph.agent import create_agent
+    from adsvc.graph.breaker import BreakerRegistry
+    from adsvc.sandbox import SANDBOX_ACCESS_TOKEN
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await init_connection(conn)
+        if await conn.fetchval("select exists (select 1 from ad_accounts)"):
+            return None
+        admin = await user_by_email(conn, email=admin_email)
+        if admin is None:
+            return None
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{graph_url}/_sandbox/accounts") as response:
+                accounts = (await response.json())["data"]
+            first = accounts[0]["id"].removeprefix("act_")
+            agent = await create_agent(
+                dataclasses.replace(settings, facebook_graph_url=graph_url),
+                session=session,
+                breakers=BreakerRegistry(),
+                account_id=first,
+                access_token=SANDBOX_ACCESS_TOKEN,
+            )
+        sealed = TokenBox(settings.token_encryption_key).seal(SANDBOX_ACCESS_TOKEN)
+        async with conn.transaction():
+            account, _ = await upsert_account(conn, info=agent.account, token_ciphertext=sealed, connected_by=admin.id)
+            await add_member(conn, account_id=account.id, user_id=admin.id, role="owner")
+            await insert_audit_entry(
+                conn, action="ad_account.connect", actor_id=admin.id, actor_label="adsvc dev", target_type="ad_account",
+                target_id=account.id, after={"name": account.name, "sandbox": True},
+            )  # fmt: skip
+    finally:
+        await conn.close()
+    queue = await create_pool(RedisSettings.from_dsn(settings.redis_url or ""))
+    try:
+        await queue.enqueue_job("sync_structure", account.id, _job_id=f"sync-structure:{account.id}:dev")
+        # one sync per account at a time: stagger them so the structure lands first, then the recent weeks
+        await queue.enqueue_job(
+            "sync_insights", account.id, "lookback", _job_id=f"sync-insights:{account.id}:dev", _defer_by=1
+        )
+        await queue.enqueue_job("backfill_insights", account.id, 400, _job_id=f"backfill:{account.id}:dev", _defer_by=5)
+    finally:
+        await queue.aclose()
+    return f"{account.name} (act_{account.id}, {account.currency}, {account.timezone_name})"
+
+
 def _run_dev(args: argparse.Namespace) -> None:
     from adsvc.migrations import apply_migrations
 
@@ -279,7 +417,27 @@ def _run_dev(args: argparse.Namespace) -> None:
         env = _child_env(settings)
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
-        children = [
+        children: list[subprocess.Popen[bytes]] = []
+        if "FACEBOOK_GRAPH_URL" not in os.environ and not args.no_sandbox:
+            from adsvc.embedded import free_port
+
+            sandbox_port = free_port()
+            sandbox_env = {**env, "LOG_LEVEL": "WARNING"}
+            sandbox = _spawn(
+                ["sandbox", "--port", str(sandbox_port), "--restate-every", "900"], sandbox_env, quiet=True
+            )
+            children.append(sandbox)
+            _wait_for_port(sandbox_port, sandbox)
+            graph_url = f"http://127.0.0.1:{sandbox_port}"
+            env["FACEBOOK_GRAPH_URL"] = graph_url
+            # the sandbox's report runs advance per poll, not per minute: poll it briskly
+            env.setdefault("GRAPH_POLL_INITIAL_SECONDS", "0.2")
+            env.setdefault("GRAPH_POLL_MAX_SECONDS", "1")
+            print(f"adsvc dev: sandbox Marketing API at {graph_url} (FACEBOOK_GRAPH_URL unset)", flush=True)
+            connected = asyncio.run(_connect_sandbox_account(settings, graph_url=graph_url, admin_email=admin_email))
+            if connected:
+                print(f"adsvc dev: connected sandbox account {connected}; first syncs queued", flush=True)
+        children += [
             _spawn(["serve", "--host", settings.host, "--port", str(port)], env),
             _spawn(["worker"], env),
         ]
@@ -290,7 +448,7 @@ def _run_dev(args: argparse.Namespace) -> None:
             while not stop.wait(0.2):
                 for child in children:
                     if child.poll() is not None:
-                        role = "web" if child is children[0] else "worker"
+                        role = " ".join(str(part) for part in child.args[3:4])  # type: ignore[index]
                         print(f"adsvc dev: {role} exited with {child.returncode}; stopping", file=sys.stderr)
                         stop.set()
                         exit_code = 1
@@ -342,7 +500,23 @@ def build_parser() -> argparse.ArgumentParser:
         "first start (credentials printed once), and run web and worker in the foreground until Ctrl-C.",
     )
     dev.add_argument("--port", type=int, default=None, help="web port (default PORT or 8000)")
+    dev.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="do not start the sandbox Marketing API (it starts when FACEBOOK_GRAPH_URL is unset)",
+    )
     dev.set_defaults(func=cmd_dev)
+
+    backfill = commands.add_parser(
+        "backfill",
+        help="queue a backfill of an account's insights and follow it",
+        description="Queue a backfill of ACCOUNT's daily insights (every level) for the last N days and show its "
+        "progress until it ends (a worker must be running).",
+    )
+    backfill.add_argument("account", metavar="ACCOUNT", help="ad account id, act_123 or 123")
+    backfill.add_argument("--days", type=int, default=90, help="days back from today (default 90, at most 1110)")
+    backfill.add_argument("--no-wait", action="store_true", help="queue it and return at once")
+    backfill.set_defaults(func=cmd_backfill)
 
     add_sandbox_parser(commands)
     return parser

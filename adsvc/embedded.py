@@ -38,7 +38,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _port_open(host: str, port: int) -> bool:
+def port_open(host: str, port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
         return True
     return False
@@ -109,7 +109,7 @@ class EmbeddedRedis:
             pid, port = int(pid_file.read_text()), int(port_file.read_text())
         except (OSError, ValueError):
             return None
-        if _pid_alive(pid) and _port_open("127.0.0.1", port):
+        if _pid_alive(pid) and port_open("127.0.0.1", port):
             return port
         return None
 
@@ -136,7 +136,7 @@ class EmbeddedRedis:
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 15
-        while not _port_open("127.0.0.1", self.port):
+        while not port_open("127.0.0.1", self.port):
             try:
                 code = self.process.wait(timeout=0.05)
             except subprocess.TimeoutExpired:

@@ -160,7 +160,7 @@ async def run_sync(
     lock = SyncLock(ctx["app_redis"], account_id, lease_seconds=settings.sync_lock_seconds)
     if not await lock.acquire():
         log.info("%s sync of %s deferred: another sync holds the account", kind, account_id)
-        raise Retry(defer=3 * settings.sync_retry_base_seconds)
+        raise Retry(defer=settings.sync_retry_base_seconds)
     run_id: int | None = None
     started = time.monotonic()
     try:
@@ -237,7 +237,7 @@ async def sync_insights(ctx: dict[str, Any], account_id: str, mode: str = "lookb
 
 
 async def backfill_insights(ctx: dict[str, Any], account_id: str, days: int) -> dict[str, Any]:
-    """`days` of history in 30-day chunks, newest first; progress is visible in sync_runs as it goes."""
+    """`days` of history in 100-day chunks, newest first; progress is visible in sync_runs as it goes."""
     today = await _today(ctx, account_id)
     chunks = backfill_chunks(today, days)
 

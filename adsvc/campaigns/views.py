@@ -7,6 +7,7 @@ import binascii
 from datetime import date
 from decimal import Decimal
 
+import asyncpg
 import orjson
 from aiohttp import web
 
@@ -94,6 +95,12 @@ def _encode_cursor(sort: str, order: str, value: str, last_id: str) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([sort, order, value, last_id])).decode().rstrip("=")
 
 
+def _malformed_cursor() -> ValidationFailed:
+    return ValidationFailed(
+        "cursor is not valid", details=[{"loc": ["query", "cursor"], "msg": "malformed", "type": "cursor"}]
+    )
+
+
 def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[str, str]:
     try:
         decoded = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
@@ -101,9 +108,7 @@ def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[str, str]:
         if not (isinstance(value, str) and isinstance(last_id, str)):
             raise ValueError("bad cursor")
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise ValidationFailed(
-            "cursor is not valid", details=[{"loc": ["query", "cursor"], "msg": "malformed", "type": "cursor"}]
-        ) from None
+        raise _malformed_cursor() from None
     if (cursor_sort, cursor_order) != (sort, order):
         raise ValidationFailed(
             "cursor belongs to another sort order",
@@ -128,18 +133,24 @@ def _csv(values: str | None) -> list[str] | None:
 async def list_campaigns(request: web.Request, query: CampaignListQuery) -> web.Response:
     caller = principal(request)
     after = _decode_cursor(query.cursor, query.sort, query.order) if query.cursor else None
-    rows = await queries.list_campaigns(
-        request.app[PG],
-        user_id=caller.user_id,
-        account_id=account_number(query.account_id) if query.account_id else None,
-        statuses=_csv(query.status),
-        effective_statuses=_csv(query.effective_status),
-        search=query.q,
-        sort=query.sort,
-        descending=query.order == "desc",
-        after=after,
-        limit=query.limit + 1,
-    )
+    try:
+        rows = await queries.list_campaigns(
+            request.app[PG],
+            user_id=caller.user_id,
+            account_id=account_number(query.account_id) if query.account_id else None,
+            statuses=_csv(query.status),
+            effective_statuses=_csv(query.effective_status),
+            search=query.q,
+            sort=query.sort,
+            descending=query.order == "desc",
+            after=after,
+            limit=query.limit + 1,
+        )
+    except asyncpg.DataError:
+        # a well-formed cursor whose value PostgreSQL cannot read as the sort's type (a time, a number)
+        if after is None:
+            raise
+        raise _malformed_cursor() from None
     page = rows[: query.limit]
     next_cursor = None
     if len(rows) > query.limit and page:

@@ -44,8 +44,11 @@ def lookback_window(today: date, lookback_days: int) -> Window:
     return Window(today - timedelta(days=lookback_days), today)
 
 
-def backfill_chunks(today: date, days: int, *, chunk_days: int = 30) -> list[Window]:
-    """`days` days ending today, newest chunk first (the freshest data is the most useful while a backfill runs)."""
+def backfill_chunks(today: date, days: int, *, chunk_days: int = 100) -> list[Window]:
+    """`days` days ending today, newest chunk first (the freshest data is the most useful while a backfill runs).
+
+    Chunks are large (one report run per level and chunk costs a POST and its polls); a report Meta cannot
+    produce is split further by the client, so large chunks cost nothing when they fail."""
     days = max(1, min(days, MAX_HISTORY_DAYS))
     start = today - timedelta(days=days - 1)
     chunks: list[Window] = []

@@ -235,3 +235,16 @@ async def latest_runs(db: Executor, *, limit: int) -> list[SyncRun]:
         limit,
     )
     return [SyncRun(**dict(row)) for row in rows]
+
+
+async def run_for_job(db: Executor, *, job_id: str) -> SyncRun | None:
+    """The latest run of an arq job (a job retried after a throttle has one run per attempt)."""
+    row = await db.fetchrow(
+        """
+        select id, account_id, kind, status, job_id, since, until, progress, rows_written, objects_written,
+               graph_calls, error_kind, error, created_at, started_at, heartbeat_at, finished_at
+        from sync_runs where job_id = $1 order by id desc limit 1
+        """,
+        job_id,
+    )
+    return SyncRun(**dict(row)) if row is not None else None

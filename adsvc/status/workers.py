@@ -39,7 +39,9 @@ async def forget_worker(redis: Redis, worker_id: str) -> None:
     await redis.delete(HEARTBEAT_PREFIX + worker_id)
 
 
-def parse_queue_counters(health_check: str | None) -> dict[str, int]:
+def parse_queue_counters(health_check: str | bytes | None) -> dict[str, int]:
+    if isinstance(health_check, bytes):
+        health_check = health_check.decode(errors="replace")
     counters: dict[str, int] = {}
     for part in (health_check or "").split():
         name, sep, value = part.partition("=")
