@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from redis.exceptions import RedisError
 
 from adsvc import __version__
-from adsvc.keys import KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, PG, REDIS, SETTINGS, STARTED_AT
+from adsvc.keys import AGENTS, BREAKERS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, PG, REDIS, SETTINGS, STARTED_AT
 from adsvc.migrations import pending_migrations
 from adsvc.routing import Auth, Routes, json_response
 from adsvc.status import queries
@@ -134,11 +134,20 @@ async def openapi(request: web.Request) -> web.Response:
 async def status_page(request: web.Request) -> web.Response:
     app = request.app
     checks, workers = await asyncio.gather(run_checks(app), worker_status(app[REDIS]))
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            syncs = await queries.latest_syncs(app[PG], limit=12)
+    except Exception as exc:  # the page still renders; the database row above already says what is wrong
+        log.warning("status page could not read sync runs: %r", exc)
+        syncs = None
     context = {
         "version": __version__,
         "uptime_seconds": int(time.time() - app[STARTED_AT]),
         "checks": checks,
         "workers": workers,
+        "syncs": syncs,
+        "cache": app[AGENTS].aggregate(),
+        "breakers": app[BREAKERS].snapshot(),
         "all_ok": all(check.ok for check in checks.values()),
         "embedded": app[SETTINGS].embedded,
         "now": time.time(),
