@@ -74,7 +74,32 @@ class Progress:
     objects: int = 0
     calls: int = 0
     done: float = 0.0
+    # steps an earlier attempt of the same job committed: a retry after a throttle resumes instead of restarting
+    finished_steps: set[str] = field(default_factory=set)
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+STEPS_PREFIX = "adsvc:sync-steps:"
+STEPS_TTL_SECONDS = 24 * 3600
+
+
+async def _finished_steps(ctx: dict[str, Any]) -> set[str]:
+    job_id = ctx.get("job_id")
+    if not job_id:
+        return set()
+    members = await ctx["app_redis"].smembers(STEPS_PREFIX + job_id)
+    return {member if isinstance(member, str) else member.decode() for member in members}
+
+
+async def _step_done(ctx: dict[str, Any], progress: Progress, step: str) -> None:
+    progress.finished_steps.add(step)
+    job_id = ctx.get("job_id")
+    if job_id:
+        key = STEPS_PREFIX + job_id
+        async with ctx["app_redis"].pipeline(transaction=False) as pipe:
+            pipe.sadd(key, step)
+            pipe.expire(key, STEPS_TTL_SECONDS)
+            await pipe.execute()
 
 
 def insights_params(level: str, window: Window) -> dict[str, Any]:
@@ -102,6 +127,9 @@ async def _insights_rows(agent: FacebookAdsAgent, level: str, window: Window) ->
 async def _structure(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Progress) -> None:
     pg = ctx["pg"]
     for index, (kind, edge) in enumerate(EDGES):
+        step = f"edge:{edge}"
+        if step in progress.finished_steps:
+            continue
         objects = await agent.client.fetch_all(
             f"act_{agent.account.id}/{edge}",
             {
@@ -114,6 +142,7 @@ async def _structure(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Pro
             await queries.upsert_objects(conn, kind=kind, records=records)
         progress.objects += len(records)
         progress.done = (index + 1) / len(EDGES)
+        await _step_done(ctx, progress, step)
         await _report(ctx, agent, progress)
     await mark_structure_synced(pg, account_id=agent.account.id)
 
@@ -122,6 +151,9 @@ async def _insights(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Prog
     pg = ctx["pg"]
     steps = insights_steps(windows)
     for index, (level, window) in enumerate(steps):
+        step = f"insights:{level}:{window.since}:{window.until}"
+        if step in progress.finished_steps:
+            continue
         rows = await _insights_rows(agent, level, window)
         records = insight_records(level, rows)
         async with pg.acquire() as conn, conn.transaction():
@@ -130,6 +162,7 @@ async def _insights(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Prog
             )
         progress.rows += len(records)
         progress.done = (index + 1) / len(steps)
+        await _step_done(ctx, progress, step)
         await _report(ctx, agent, progress)
     await mark_insights_synced(pg, account_id=agent.account.id)
 
@@ -169,7 +202,11 @@ async def run_sync(
             pg, account_id=account_id, kind=kind, job_id=ctx.get("job_id"), since=since, until=until
         )
         agent = await ctx["agents"].get(account_id)
-        progress = Progress(run_id=run_id, extra={"calls_at_start": agent.client.calls, "lock": lock})
+        progress = Progress(
+            run_id=run_id,
+            finished_steps=await _finished_steps(ctx),
+            extra={"calls_at_start": agent.client.calls, "lock": lock},
+        )
         await body(ctx, agent, progress)
         await queries.finish_run(pg, run_id=run_id, status="succeeded")
         return {
