@@ -242,8 +242,8 @@ async def test_worker_killed_mid_sync_and_run_again_is_exact(aiohttp_client, db,
     redis = client.app[REDIS]
     await redis.delete(f"arq:in-progress:{job_id}")  # what its expiry would do, without the wait
     await redis.delete(f"adsvc:sync-lock:{account.account_id}")  # the dead worker's lease, likewise
-    worker = await run_worker_burst(stack)
-    assert worker.jobs_complete >= 1 and worker.jobs_failed == 0
+    # (the killed worker's own cron jobs are still queued; this test worker has no crons, so arq drops them)
+    await run_worker_burst(stack)
     runs = await db.fetch("select status from sync_runs where job_id = $1 order by id", job_id)
     assert [run["status"] for run in runs] == ["abandoned", "succeeded"]
     today = account_today(account.timezone_name)
