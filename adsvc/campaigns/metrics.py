@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Protocol
 
 _MONEY = Decimal("0.0001")
 _RATIO = Decimal("0.000001")
@@ -22,6 +23,33 @@ class Totals:
     conversions: Decimal
     conversion_value: Decimal
     reach: int | None = None
+
+
+class HasTotals(Protocol):
+    @property
+    def spend(self) -> Decimal: ...
+    @property
+    def impressions(self) -> int: ...
+    @property
+    def clicks(self) -> int: ...
+    @property
+    def inline_link_clicks(self) -> int: ...
+    @property
+    def conversions(self) -> Decimal: ...
+    @property
+    def conversion_value(self) -> Decimal: ...
+
+
+def totals_of(row: HasTotals) -> Totals:
+    """The additive parts of any stored row or aggregate (never its reach: that does not add up)."""
+    return Totals(
+        spend=row.spend,
+        impressions=row.impressions,
+        clicks=row.clicks,
+        inline_link_clicks=row.inline_link_clicks,
+        conversions=row.conversions,
+        conversion_value=row.conversion_value,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from adsvc.campaigns import queries
-from adsvc.campaigns.metrics import Totals, derive
+from adsvc.campaigns.metrics import Totals, derive, totals_of
 from adsvc.campaigns.periods import PeriodError, resolve_period
 from adsvc.campaigns.schemas import (
     AdPerformanceQuery,
@@ -78,16 +78,7 @@ def _campaign_out(row: queries.CampaignRow) -> CampaignOut:
         created_time=row.created_time,
         updated_time=row.updated_time,
         synced_at=row.synced_at,
-        last_7d=_metrics(
-            Totals(
-                spend=row.spend,
-                impressions=row.impressions,
-                clicks=row.clicks,
-                inline_link_clicks=row.inline_link_clicks,
-                conversions=row.conversions,
-                conversion_value=row.conversion_value,
-            )
-        ),
+        last_7d=_metrics(totals_of(row)),
     )
 
 
@@ -191,14 +182,7 @@ def _insights_out(
 ) -> InsightsOut:
     daily = []
     for day in days:
-        totals = Totals(
-            spend=day.spend,
-            impressions=day.impressions,
-            clicks=day.clicks,
-            inline_link_clicks=day.inline_link_clicks,
-            conversions=day.conversions,
-            conversion_value=day.conversion_value,
-        )
+        totals = totals_of(day)
         daily.append(
             DailyMetricsOut(**_metrics(totals).model_dump(), date=day.date, reach=day.reach, frequency=day.frequency)
         )
@@ -279,16 +263,7 @@ async def metrics_export(request: web.Request, query: ExportQuery) -> web.Respon
     )
     out = []
     for row in rows[: query.limit]:
-        derived = derive(
-            Totals(
-                spend=row.spend,
-                impressions=row.impressions,
-                clicks=row.clicks,
-                inline_link_clicks=row.inline_link_clicks,
-                conversions=row.conversions,
-                conversion_value=row.conversion_value,
-            )
-        )
+        derived = derive(totals_of(row))
         out.append(
             ExportRowOut(
                 date=row.date,

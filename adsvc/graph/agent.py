@@ -61,21 +61,18 @@ def graph_client(
 ) -> GraphClient:
     """A client with the settings' limits; `interactive` (a web request waiting) fails fast instead of waiting out
     backoffs and pacing, which workers can afford."""
-    if interactive:
-        return GraphClient(
-            session=session,
-            access_token=access_token,
-            app_secret=settings.facebook_app_secret,
-            account_id=account_id,
-            base_url=settings.facebook_graph_url,
-            breaker=breakers.get(UPSTREAM, account_id),
-            pacer=Pacer(time_scale=settings.graph_pacing_time_scale),
-            max_retries=1,
-            retry_max_seconds=2.0,
-            request_timeout=20.0,
-            max_pace_wait=5.0,
-            page_size=settings.graph_page_size,
-        )
+    # a web request cannot wait out backoffs or pacing: one retry, short timeouts, a bounded pace
+    limits: dict[str, Any] = (
+        {"max_retries": 1, "retry_max_seconds": 2.0, "request_timeout": 20.0, "max_pace_wait": 5.0}
+        if interactive
+        else {
+            "max_retries": settings.graph_max_retries,
+            "poll_initial": settings.graph_poll_initial_seconds,
+            "poll_max": settings.graph_poll_max_seconds,
+            "stuck_job_timeout": settings.graph_stuck_job_seconds,
+            "job_timeout": settings.graph_job_timeout_seconds,
+        }
+    )
     return GraphClient(
         session=session,
         access_token=access_token,
@@ -84,12 +81,8 @@ def graph_client(
         base_url=settings.facebook_graph_url,
         breaker=breakers.get(UPSTREAM, account_id),
         pacer=Pacer(time_scale=settings.graph_pacing_time_scale),
-        max_retries=settings.graph_max_retries,
         page_size=settings.graph_page_size,
-        poll_initial=settings.graph_poll_initial_seconds,
-        poll_max=settings.graph_poll_max_seconds,
-        stuck_job_timeout=settings.graph_stuck_job_seconds,
-        job_timeout=settings.graph_job_timeout_seconds,
+        **limits,
     )
 
 
