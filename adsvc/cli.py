@@ -338,8 +338,16 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float =
             continue
 
 
-async def _connect_sandbox_account(settings: Settings, *, graph_url: str, admin_email: str) -> str | None:
-    """On a first start, connect the sandbox's first account for the admin and queue its first syncs."""
+async def _connect_account(
+    settings: Settings,
+    *,
+    account_id: str,
+    access_token: str,
+    owner_email: str,
+    actor_label: str,
+    backfill_days: int,
+) -> str:
+    """Validate a token with Meta, store the account for its owner (encrypted token), and queue its first syncs."""
     import aiohttp
     import asyncpg
     from arq import create_pool
@@ -352,48 +360,95 @@ async def _connect_sandbox_account(settings: Settings, *, graph_url: str, admin_
     from adsvc.crypto import TokenBox
     from adsvc.graph.agent import create_agent
     from adsvc.graph.breaker import BreakerRegistry
-    from adsvc.sandbox import SANDBOX_ACCESS_TOKEN
+    from adsvc.graph.errors import GraphError
 
     conn = await asyncpg.connect(settings.database_url)
     try:
         await init_connection(conn)
-        if await conn.fetchval("select exists (select 1 from ad_accounts)"):
-            return None
-        admin = await user_by_email(conn, email=admin_email)
-        if admin is None:
-            return None
-        async with aiohttp.ClientSession() as session:
-            async with session.get(f"{graph_url}/_sandbox/accounts") as response:
-                accounts = (await response.json())["data"]
-            first = accounts[0]["id"].removeprefix("act_")
-            agent = await create_agent(
-                dataclasses.replace(settings, facebook_graph_url=graph_url),
-                session=session,
-                breakers=BreakerRegistry(),
-                account_id=first,
-                access_token=SANDBOX_ACCESS_TOKEN,
-            )
-        sealed = TokenBox(settings.token_encryption_key).seal(SANDBOX_ACCESS_TOKEN)
+        owner = await user_by_email(conn, email=owner_email)
+        if owner is None or not owner.is_active:
+            _fail(f"no active user {owner_email}; create it with `adsvc create-user`")
+        assert owner is not None
+        try:
+            async with aiohttp.ClientSession() as session:
+                agent = await create_agent(settings, session=session, breakers=BreakerRegistry(),
+                                           account_id=account_id, access_token=access_token)  # fmt: skip
+        except GraphError as exc:
+            _fail(f"Meta refused account {account_id}: {exc}")
+        sealed = TokenBox(settings.token_encryption_key, settings.token_encryption_previous_keys).seal(access_token)
         async with conn.transaction():
-            account, _ = await upsert_account(conn, info=agent.account, token_ciphertext=sealed, connected_by=admin.id)
-            await add_member(conn, account_id=account.id, user_id=admin.id, role="owner")
+            account, _ = await upsert_account(conn, info=agent.account, token_ciphertext=sealed, connected_by=owner.id)
+            await add_member(conn, account_id=account.id, user_id=owner.id, role="owner")
             await insert_audit_entry(
-                conn, action="ad_account.connect", actor_id=admin.id, actor_label="adsvc dev", target_type="ad_account",
-                target_id=account.id, after={"name": account.name, "sandbox": True},
+                conn, action="ad_account.connect", actor_id=owner.id, actor_label=actor_label,
+                target_type="ad_account", target_id=account.id, after={"name": account.name, "token": "replaced"},
             )  # fmt: skip
     finally:
         await conn.close()
     queue = await create_pool(RedisSettings.from_dsn(settings.redis_url or ""))
     try:
-        await queue.enqueue_job("sync_structure", account.id, _job_id=f"sync-structure:{account.id}:dev")
+        slot = int(time.time())
+        await queue.enqueue_job("sync_structure", account.id, _job_id=f"sync-structure:{account.id}:{slot}")
         # one sync per account at a time: stagger them so the structure lands first, then the recent weeks
         await queue.enqueue_job(
-            "sync_insights", account.id, "lookback", _job_id=f"sync-insights:{account.id}:dev", _defer_by=1
+            "sync_insights", account.id, "lookback", _job_id=f"sync-insights:{account.id}:{slot}", _defer_by=1
         )
-        await queue.enqueue_job("backfill_insights", account.id, 400, _job_id=f"backfill:{account.id}:dev", _defer_by=5)
+        if backfill_days:
+            await queue.enqueue_job(
+                "backfill_insights", account.id, backfill_days, _job_id=f"backfill:{account.id}:{slot}", _defer_by=5
+            )
     finally:
         await queue.aclose()
     return f"{account.name} (act_{account.id}, {account.currency}, {account.timezone_name})"
+
+
+async def _connect_sandbox_account(settings: Settings, *, graph_url: str, admin_email: str) -> str | None:
+    """On a first start (no account yet), connect the sandbox's first account for the administrator."""
+    import aiohttp
+    import asyncpg
+
+    from adsvc.sandbox import SANDBOX_ACCESS_TOKEN
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        if await conn.fetchval("select exists (select 1 from ad_accounts)"):
+            return None
+    finally:
+        await conn.close()
+    async with aiohttp.ClientSession() as session, session.get(f"{graph_url}/_sandbox/accounts") as response:
+        first = str((await response.json())["data"][0]["id"]).removeprefix("act_")
+    return await _connect_account(
+        dataclasses.replace(settings, facebook_graph_url=graph_url),
+        account_id=first,
+        access_token=SANDBOX_ACCESS_TOKEN,
+        owner_email=admin_email,
+        actor_label="adsvc dev",
+        backfill_days=400,
+    )
+
+
+def cmd_connect_account(args: argparse.Namespace) -> None:
+    """The older service's single account (FACEBOOK_AD_ACCOUNT_ID, FACEBOOK_ACCESS_TOKEN), or any other."""
+    from adsvc.collection.records import account_number
+
+    with resolved_settings(need_redis=True) as settings:
+        account: str = args.account or settings.facebook_ad_account_id or ""
+        if not account:
+            _fail("give ACCOUNT or set FACEBOOK_AD_ACCOUNT_ID")
+        token = settings.facebook_access_token or _read_password(prompt_twice=False)
+        if not token:
+            _fail("no access token: set FACEBOOK_ACCESS_TOKEN or pass it on standard input")
+        connected = asyncio.run(
+            _connect_account(
+                settings,
+                account_id=account_number(account),
+                access_token=token,
+                owner_email=args.owner,
+                actor_label="cli",
+                backfill_days=args.backfill_days,
+            )
+        )
+    print(f"adsvc: connected {connected} for {args.owner}; first syncs queued")
 
 
 def _run_dev(args: argparse.Namespace) -> None:
@@ -506,6 +561,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not start the sandbox Marketing API (it starts when FACEBOOK_GRAPH_URL is unset)",
     )
     dev.set_defaults(func=cmd_dev)
+
+    connect = commands.add_parser(
+        "connect-account",
+        help="connect an ad account for a user",
+        description="Validate an access token with Meta and connect ACCOUNT (default FACEBOOK_AD_ACCOUNT_ID) for "
+        "OWNER; the token comes from FACEBOOK_ACCESS_TOKEN or standard input, and is stored encrypted.",
+    )
+    connect.add_argument("account", metavar="ACCOUNT", nargs="?", help="ad account id, act_123 or 123")
+    connect.add_argument("--owner", required=True, metavar="EMAIL", help="the adsvc user who will own it")
+    connect.add_argument("--backfill-days", type=int, default=90, help="history to queue at once (default 90)")
+    connect.set_defaults(func=cmd_connect_account)
 
     backfill = commands.add_parser(
         "backfill",
