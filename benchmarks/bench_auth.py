@@ -27,427 +27,52 @@ when taskset is missing. `--no-pin` turns that off.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
-import http.client
 import json
 import os
-import re
-import resource
 import secrets
-import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
-import warnings
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from benchlib import (
+    BENCH_DIR,
+    CLIENT_SATURATED_PCT,
+    BenchError,
+    Children,
+    Placement,
+    Target,
+    backing_stores,
+    choose_client,
+    create_user,
+    http_request,
+    log_in,
+    log_summary,
+    main,
+    progress,
+    service_env,
+    tail,
+    throughput,
+    verdict,
+    wait_until_serving,
+    work_folder,
+)
+
+from adsvc.embedded import free_port
 from adsvc.migrations import apply_migrations
 from adsvc.settings import REPO_ROOT
 
-BENCH_DIR = Path(__file__).resolve().parent
 ME_PATH = "/api/v1/auth/me"
 BARE_PATH = "/me"
 RATIO_BAR = 0.30
 P99_BAR_MS = 10.0
 LAG_BAR_MS = 10.0
-STARTUP_TIMEOUT_S = 60.0
-CLIENT_SATURATED_PCT = 90.0
-
-
-class BenchError(Exception):
-    """Something the benchmark needs did not work; the message says what, and where its log is."""
-
-
-# ---- CPU placement -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Which CPUs the servers and the rest (load client, Redis, PostgreSQL) may use; empty means unpinned."""
-
-    server: frozenset[int] = frozenset()
-    others: frozenset[int] = frozenset()
-
-    @classmethod
-    def choose(cls, enabled: bool) -> Placement:
-        if not enabled or not hasattr(os, "sched_getaffinity"):
-            return cls()
-        cpus = sorted(os.sched_getaffinity(0))
-        if len(cpus) < 2:
-            return cls()
-        return cls(server=frozenset(cpus[:1]), others=frozenset(cpus[1:]))
-
-    def apply_to_this_process(self) -> None:
-        """Everything started from here inherits `others`; only the servers are moved to `server`."""
-        if self.others:
-            os.sched_setaffinity(0, self.others)
-
-    def describe(self) -> str:
-        if not self.server:
-            return "none (every process may run on every CPU)"
-        return (
-            f"servers on CPU {_cpu_list(self.server)}; load client, Redis, PostgreSQL on CPU {_cpu_list(self.others)}"
-        )
-
-
-def _cpu_list(cpus: frozenset[int]) -> str:
-    return ",".join(str(cpu) for cpu in sorted(cpus))
-
-
-def pinned(argv: list[str], cpus: frozenset[int]) -> list[str]:
-    """The command under taskset, when there are CPUs to pin to and taskset exists; else see `pin_process`."""
-    if cpus and shutil.which("taskset"):
-        return ["taskset", "-c", _cpu_list(cpus), *argv]
-    return argv
-
-
-def pin_process(pid: int, cpus: frozenset[int]) -> None:
-    """Pin a process that has just started (so still has a single thread), for when taskset is missing."""
-    if cpus and hasattr(os, "sched_setaffinity"):
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(pid, cpus)
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a running process, all threads included (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-# ---- processes -----------------------------------------------------------------------------------------------------
-
-
-class Children:
-    """The long-running processes started here; `stop_all` ends them, newest first."""
-
-    def __init__(self, log_dir: Path) -> None:
-        self.log_dir = log_dir
-        self._started: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def spawn(
-        self, name: str, argv: list[str], *, env: dict[str, str], cpus: frozenset[int]
-    ) -> subprocess.Popen[bytes]:
-        log_path = self.log_path(name)
-        with log_path.open("wb") as log:
-            # a session of its own: a Ctrl-C reaches only this script, which then stops the children in order
-            process = subprocess.Popen(
-                pinned(argv, cpus),
-                env=env,
-                cwd=REPO_ROOT,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self._started.append((name, process))
-        if not shutil.which("taskset"):
-            pin_process(process.pid, cpus)
-        return process
-
-    def log_path(self, name: str) -> Path:
-        return self.log_dir / f"{name}.log"
-
-    def stop_all(self, timeout: float = 10.0) -> None:
-        for _, process in reversed(self._started):
-            if process.poll() is None:
-                process.terminate()
-        deadline = time.monotonic() + timeout
-        for _, process in reversed(self._started):
-            try:
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self._started.clear()
-
-
-@dataclass(frozen=True)
-class Stores:
-    database_url: str
-    redis_url: str
-    embedded: bool
-
-
-@contextlib.contextmanager
-def backing_stores(data_dir: Path) -> Iterator[Stores]:
-    """The PostgreSQL and Redis of the environment, or embedded ones in `data_dir` stopped on the way out."""
-    database_url, redis_url = os.environ.get("DATABASE_URL", "").strip(), os.environ.get("REDIS_URL", "").strip()
-    if database_url and redis_url:
-        yield Stores(database_url, redis_url, embedded=False)
-        return
-    if database_url or redis_url:
-        raise BenchError("set both DATABASE_URL and REDIS_URL, or neither (for the embedded servers)")
-    postgres = EmbeddedPostgres(data_dir)
-    redis = EmbeddedRedis.in_data_dir(data_dir)
-    try:
-        database_url = postgres.start()
-        redis_url = redis.start(reuse=False)
-        yield Stores(database_url, redis_url, embedded=True)
-    finally:
-        redis.stop()
-        if (postgres.path / "postmaster.pid").exists():
-            # the folder is new, so a postmaster in it is ours even when start() was cut short before noting it
-            postgres.started_here = True
-        postgres.stop()
-
-
-def service_env(stores: Stores, work_dir: Path) -> dict[str, str]:
-    """The environment of every adsvc process: the stores, fresh keys, WARNING logs, default argon2 parameters."""
-    env = {name: value for name, value in os.environ.items() if not name.startswith("ARGON2_")}
-    env.update(
-        DATABASE_URL=stores.database_url,
-        REDIS_URL=stores.redis_url,
-        SECRET_KEY=secrets.token_urlsafe(48),
-        # a Fernet key (urlsafe base64 of 32 random bytes); the auth path never uses it, but the service requires one
-        TOKEN_ENCRYPTION_KEY=os.environ.get("TOKEN_ENCRYPTION_KEY")
-        or base64.urlsafe_b64encode(os.urandom(32)).decode(),
-        LOG_LEVEL="WARNING",
-        ADSVC_DATA_DIR=str(work_dir / "adsvc-data"),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-def create_user(env: dict[str, str], email: str, password: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "adsvc", "create-user", email],
-        input=password + "\n",
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise BenchError(f"create-user failed ({result.returncode}): {result.stderr.strip() or result.stdout.strip()}")
-
-
-def http_request(
-    port: int, method: str, path: str, *, body: bytes | None = None, headers: dict[str, str] | None = None
-) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def wait_until_serving(name: str, process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    while True:
-        if process.poll() is not None:
-            raise BenchError(
-                f"{name} exited with {process.returncode} while starting; see {log_path}:\n" + _tail(log_path)
-            )
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            if http_request(port, "GET", "/health")[0] == 200:
-                return
-        if time.monotonic() > deadline:
-            raise BenchError(f"{name} did not answer GET /health within {STARTUP_TIMEOUT_S:.0f} s; see {log_path}")
-        time.sleep(0.1)
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    return ""
-
-
-def log_summary(path: Path, tail: int = 6) -> dict[str, Any]:
-    """How many WARNING and ERROR lines a server logged, and its last lines."""
-    with contextlib.suppress(OSError):
-        lines = path.read_text(errors="replace").splitlines()
-        return {
-            "warnings": sum(" WARNING " in line for line in lines),
-            "errors": sum(" ERROR " in line or " CRITICAL " in line for line in lines),
-            "tail": lines[-tail:],
-        }
-    return {"warnings": 0, "errors": 0, "tail": []}
-
-
-def log_in(port: int, email: str, password: str) -> str:
-    status, body = http_request(
-        port,
-        "POST",
-        "/api/v1/auth/login",
-        body=json.dumps({"email": email, "password": password}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    if status != 200:
-        raise BenchError(f"login answered {status}: {body[:300]!r}")
-    return str(json.loads(body)["access_token"])
-
-
-# ---- load clients --------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Measurement:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    errors: int
-    server_cpu_pct: float
-    client_cpu_pct: float
-
-
-_WRK_RPS = re.compile(r"^Requests/sec:\s+([\d.]+)", re.MULTILINE)
-_WRK_PERCENTILE = re.compile(r"^\s+(\d+(?:\.\d+)?)%\s+([\d.]+)(us|ms|s|m)\s*$", re.MULTILINE)
-_WRK_TOTAL = re.compile(r"^\s+(\d+) requests in", re.MULTILINE)
-_WRK_NON_2XX = re.compile(r"Non-2xx or 3xx responses:\s+(\d+)")
-_WRK_SOCKET_ERRORS = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)")
-_UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def parse_wrk(output: str) -> dict[str, Any]:
-    """req/s, p50, p99, request and error counts from `wrk --latency` output."""
-    rps = _WRK_RPS.search(output)
-    total = _WRK_TOTAL.search(output)
-    percentiles = {float(pct): float(value) * _UNIT_MS[unit] for pct, value, unit in _WRK_PERCENTILE.findall(output)}
-    if rps is None or total is None or 50.0 not in percentiles or 99.0 not in percentiles:
-        raise BenchError(f"could not read wrk's output:\n{output}")
-    errors = sum(int(count) for count in _WRK_NON_2XX.findall(output))
-    socket_errors = _WRK_SOCKET_ERRORS.search(output)
-    if socket_errors:
-        # the read errors wrk reports when it closes its connections at the end are not failed requests
-        errors += int(socket_errors.group(1)) + int(socket_errors.group(3)) + int(socket_errors.group(4))
-    return {
-        "rps": float(rps.group(1)),
-        "p50_ms": round(percentiles[50.0], 3),
-        "p99_ms": round(percentiles[99.0], 3),
-        "requests": int(total.group(1)),
-        "errors": errors,
-    }
-
-
-def wrk_version(path: str) -> str:
-    result = subprocess.run([path, "-v"], capture_output=True, text=True, check=False, timeout=10)
-    first = (result.stdout or result.stderr).strip().splitlines()
-    return first[0].split(" Copyright")[0] if first else "wrk"
-
-
-@dataclass(frozen=True)
-class LoadClient:
-    """The same client, connections and duration for every target; `python` is benchmarks/loadgen.py."""
-
-    kind: str  # "wrk" or "python"
-    connections: int
-    label: str
-
-    def _argv(self, url: str, duration: int, headers: Sequence[str]) -> list[str]:
-        if self.kind == "wrk":
-            header_args = [arg for header in headers for arg in ("-H", header)]
-            return ["wrk", "-t1", f"-c{self.connections}", f"-d{duration}s", "--latency", *header_args, url]
-        header_args = [arg for header in headers for arg in ("--header", header)]
-        return [
-            sys.executable,
-            str(BENCH_DIR / "loadgen.py"),
-            "load",
-            url,
-            "--connections",
-            str(self.connections),
-            "--duration",
-            str(duration),
-            *header_args,
-        ]
-
-    def run(self, url: str, duration: int, headers: Sequence[str], server_pid: int) -> Measurement:
-        server_before, client_before = process_cpu_seconds(server_pid), children_cpu_seconds()
-        started = time.perf_counter()
-        result = subprocess.run(
-            self._argv(url, duration, headers),
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=duration + 60,
-        )
-        elapsed = time.perf_counter() - started
-        server_cpu = process_cpu_seconds(server_pid) - server_before
-        client_cpu = children_cpu_seconds() - client_before
-        if result.returncode != 0:
-            raise BenchError(f"{self.kind} load client failed ({result.returncode}):\n{result.stderr or result.stdout}")
-        parsed = parse_wrk(result.stdout) if self.kind == "wrk" else json.loads(result.stdout)
-        # CPU over wall time of the whole client run (start-up included, so slightly under the loaded figure)
-        return Measurement(
-            rps=float(parsed["rps"]),
-            p50_ms=float(parsed["p50_ms"]),
-            p99_ms=float(parsed["p99_ms"]),
-            requests=int(parsed["requests"]),
-            errors=int(parsed["errors"]),
-            server_cpu_pct=round(100 * server_cpu / elapsed, 1),
-            client_cpu_pct=round(100 * client_cpu / elapsed, 1),
-        )
-
-
-def choose_client(preference: str, connections: int) -> LoadClient:
-    wrk = shutil.which("wrk")
-    if preference == "wrk" and not wrk:
-        raise BenchError("--client wrk, but wrk is not on PATH")
-    if wrk and preference in ("auto", "wrk"):
-        return LoadClient("wrk", connections, f"{wrk_version(wrk)} ({wrk}), 1 thread")
-    return LoadClient("python", connections, "benchmarks/loadgen.py (aiohttp, uvloop when installed)")
 
 
 # ---- phases --------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Target:
-    name: str
-    url: str
-    headers: tuple[str, ...]
-    pid: int
-
-
-def throughput(
-    targets: Sequence[Target], client: LoadClient, *, duration: int, warmup: int, runs: int
-) -> dict[str, Any]:
-    """Warm each target up, then measure them alternately `runs` times; the median of each figure per target."""
-    for target in targets:
-        if warmup > 0:
-            client.run(target.url, warmup, target.headers, target.pid)
-    results: dict[str, list[Measurement]] = {target.name: [] for target in targets}
-    for run in range(1, runs + 1):
-        for target in targets:
-            measured = client.run(target.url, duration, target.headers, target.pid)
-            results[target.name].append(measured)
-            progress(
-                f"run {run}/{runs} {target.name:<6} {measured.rps:>10,.0f} req/s  p50 {measured.p50_ms:.2f} ms  "
-                f"p99 {measured.p99_ms:.2f} ms  errors {measured.errors}  server CPU {measured.server_cpu_pct:.0f}%  "
-                f"client CPU {measured.client_cpu_pct:.0f}%"
-            )
-    return {
-        name: {"runs": [asdict(m) for m in measured], "median": median_measurement(measured)}
-        for name, measured in results.items()
-    }
-
-
-def median_measurement(measured: Sequence[Measurement]) -> dict[str, float]:
-    return {
-        key: round(statistics.median(float(getattr(m, key)) for m in measured), 3)
-        for key in ("rps", "p50_ms", "p99_ms", "errors", "server_cpu_pct", "client_cpu_pct")
-    }
 
 
 def login_storm(port: int, email: str, password: str, *, logins: int, rounds: int) -> dict[str, Any]:
@@ -499,14 +124,6 @@ def login_storm(port: int, email: str, password: str, *, logins: int, rounds: in
 
 
 # ---- report --------------------------------------------------------------------------------------------------------
-
-
-def progress(message: str) -> None:
-    print(f"  .. {message}", file=sys.stderr, flush=True)
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
 
 
 def report(summary: dict[str, Any]) -> str:
@@ -564,6 +181,10 @@ def report(summary: dict[str, Any]) -> str:
                 f"note: the load client used {row['client_cpu_pct']:.0f}% of a CPU on {name}: it, not the server, was "
                 "the limit there, so that req/s is a lower bound (and the ratio is off). Install wrk."
             )
+    server_log = summary["server_log"]
+    counts = f"{server_log['warnings']} WARNING, {server_log['errors']} ERROR lines"
+    lines.append(f"\nadsvc log (LOG_LEVEL=WARNING): {counts}; last lines:")
+    lines.extend(f"  {line}" for line in server_log["tail"])
     return "\n".join(lines)
 
 
@@ -593,30 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class Interrupted(BaseException):
-    """Ctrl-C or SIGTERM: unwinds like KeyboardInterrupt, so every `finally` stops what it started."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _interrupt(signum: int, frame: object) -> NoReturn:
-    # once only: a second Ctrl-C must not cut the clean-up short (every stop has its own time limit)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise Interrupted(signum)
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     placement = Placement.choose(not args.no_pin)
     placement.apply_to_this_process()
     client = choose_client(args.client, args.connections)
     print(f"load client: {client.label}", flush=True)
     with contextlib.ExitStack() as stack:
-        work_dir = Path(tempfile.mkdtemp(prefix="adsvc-bench-"))
-        stack.callback(shutil.rmtree, work_dir, ignore_errors=True)
-        progress(f"work folder {work_dir}")
+        work_dir = stack.enter_context(work_folder())
         stores = stack.enter_context(backing_stores(work_dir / "data"))
         progress(f"{'embedded' if stores.embedded else 'external'} PostgreSQL and Redis up; applying migrations")
         apply_migrations(stores.database_url, REPO_ROOT / "migrations")
@@ -661,7 +265,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             if process.poll() is not None:
                 raise BenchError(
                     f"{name} exited with {process.returncode} during the run; see "
-                    f"{children.log_path(name)}:\n{_tail(children.log_path(name))}"
+                    f"{children.log_path(name)}:\n{tail(children.log_path(name))}"
                 )
         server_log = log_summary(children.log_path("adsvc"))
 
@@ -694,30 +298,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    args = build_parser().parse_args()
-    # installed explicitly: a shell starting this in the background would otherwise leave SIGINT ignored
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
-    # pgserver's platformdirs warns on every start when XDG_RUNTIME_DIR is unset; it is harmless (as in adsvc.cli)
-    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
-    try:
-        summary = run(args)
-    except BenchError as exc:
-        print(f"bench_auth: {exc}", file=sys.stderr)
-        raise SystemExit(1) from None
-    except Interrupted as exc:
-        print(f"bench_auth: {exc} received; every process it started has been stopped", file=sys.stderr)
-        raise SystemExit(128 + exc.signum) from None
-    print(report(summary))
-    server_log = summary["server_log"]
-    counts = f"{server_log['warnings']} WARNING, {server_log['errors']} ERROR lines"
-    print(f"\nadsvc log (LOG_LEVEL=WARNING): {counts}; last lines:")
-    print("\n".join(f"  {line}" for line in server_log["tail"]))
-    if args.json:
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
-        print(f"\nwrote {args.json}")
-
-
 if __name__ == "__main__":
-    main()
+    main("bench_auth", build_parser(), run, report)

@@ -161,8 +161,11 @@ async def connect_account(request: web.Request, body: ConnectAccountIn) -> web.R
     app[AGENTS].invalidate(account.id)
     try:
         await publish_invalidation(app[REDIS], account.id)
+        # one job id per connect request: arq keeps a finished job's result (an hour) and refuses to queue its id
+        # again, so a fixed id would make every reconnect in that hour queue nothing
         for kind in ("structure", "insights"):
-            await app[ARQ].enqueue_job(JOB_FOR_KIND[kind], account.id, _job_id=f"sync-{kind}:{account.id}:connect")
+            job_id = f"sync-{kind}:{account.id}:connect:{request_id(request)}"
+            await app[ARQ].enqueue_job(JOB_FOR_KIND[kind], account.id, _job_id=job_id)
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable(
             "account saved, but the job queue is unavailable; sync it later", retry_after=5
