@@ -109,3 +109,31 @@ async def test_ready_is_503_naming_redis_when_it_is_down(aiohttp_client, stack):
     assert body["checks"]["database"]["ok"] is True
     html = await (await client.get("/status")).text()
     assert "Degraded" in html and "Redis did not answer" in html
+
+
+async def test_metrics_expose_agent_cache_and_breakers(aiohttp_client, db, stack, graph_sandbox):
+    from factories import create_user, login
+
+    from adsvc.keys import AGENTS
+    from adsvc.sandbox import SANDBOX_ACCESS_TOKEN, SANDBOX_STATE
+
+    settings = make_settings(stack, facebook_graph_url=str(graph_sandbox.make_url("")).rstrip("/"))
+    client = await aiohttp_client(create_app(settings))
+    account = next(iter(graph_sandbox.app[SANDBOX_STATE].data.accounts.values()))
+    user = await create_user(db, settings)
+    token = await login(client, user.email)
+    connected = await client.post(
+        "/api/v1/ad-accounts",
+        json={"account_id": account.id, "access_token": SANDBOX_ACCESS_TOKEN},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert connected.status in (200, 201)
+    cache = client.server.app[AGENTS]
+    await cache.get(account.account_id)
+    await cache.get(account.account_id)
+    text = await (await client.get("/metrics")).text()
+    assert "facebook_agent_creation_time_ms_count 1.0" in text
+    assert f'facebook_agent_cache_hits_total{{account_id="{account.account_id}"}} 1.0' in text
+    assert f'facebook_agent_cache_misses_total{{account_id="{account.account_id}"}} 1.0' in text
+    assert f'facebook_agent_cache_age_seconds{{account_id="{account.account_id}"}}' in text
+    assert f'circuit_breaker_state{{breaker="meta:{account.account_id}"}} 0.0' in text
