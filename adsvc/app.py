@@ -12,6 +12,7 @@ from aiohttp import web
 from adsvc.accounts.views import admin_routes as admin_cache_routes
 from adsvc.accounts.views import ops_routes as agent_cache_routes
 from adsvc.accounts.views import routes as account_routes
+from adsvc.analytics.views import routes as analytics_routes
 from adsvc.auth.tokens import TokenVerifier
 from adsvc.auth.views import admin_routes as admin_user_routes
 from adsvc.auth.views import routes as auth_routes
@@ -25,6 +26,10 @@ from adsvc.openapi import build_openapi
 from adsvc.routing import mount
 from adsvc.settings import Settings
 from adsvc.status.views import routes as status_routes
+from adsvc.suggestions.views import legacy_routes as automation_legacy_routes
+from adsvc.suggestions.views import routes as suggestion_routes
+from adsvc.webhooks.views import n8n_routes as admin_n8n_routes
+from adsvc.webhooks.views import routes as webhook_routes
 
 ROUTE_TABLES = (
     auth_routes,
@@ -32,8 +37,13 @@ ROUTE_TABLES = (
     admin_cache_routes,
     account_routes,
     campaign_routes,
+    analytics_routes,
     status_routes,
     agent_cache_routes,
+    suggestion_routes,
+    automation_legacy_routes,
+    webhook_routes,
+    admin_n8n_routes,
 )
 
 

@@ -36,6 +36,7 @@ from adsvc.collection.records import OBJECT_FIELDS, insight_records, object_reco
 from adsvc.graph.agent import FacebookAdsAgent
 from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import ErrorKind, GraphError
+from jobs.webhooks import notify_sync_failed
 
 log = logging.getLogger("adsvc.jobs")
 
@@ -60,7 +61,10 @@ _METRICS = ("impressions", "clicks", "inline_link_clicks", "reach", "frequency",
 # Transient trouble that survived the client's own retries: come back later, a bit later each time
 # (multiples of SYNC_RETRY_BASE_SECONDS, 10 s by default: 10 s, 30 s, 1 min, 2 min, 5 min, 10 min).
 RETRY_LADDER = (1, 3, 6, 12, 30, 60)
-SYNC_MAX_TRIES = 12
+# Tries include waits for another sync of the same account (a backfill can hold it for a long while), so allow many;
+# the waits grow to at most 5 minutes each.
+SYNC_MAX_TRIES = 50
+BUSY_WAIT_MAX_SECONDS = 300.0
 
 
 class SyncBusy(Exception):
@@ -192,8 +196,10 @@ async def run_sync(
     pg, settings = ctx["pg"], ctx["settings"]
     lock = SyncLock(ctx["app_redis"], account_id, lease_seconds=settings.sync_lock_seconds)
     if not await lock.acquire():
-        log.info("%s sync of %s deferred: another sync holds the account", kind, account_id)
-        raise Retry(defer=settings.sync_retry_base_seconds)
+        attempt = int(ctx.get("job_try", 1))
+        wait = min(BUSY_WAIT_MAX_SECONDS, settings.sync_retry_base_seconds * 2 ** min(attempt - 1, 10))
+        log.info("%s sync of %s deferred %.0f s: another sync holds the account", kind, account_id, wait)
+        raise Retry(defer=wait)
     run_id: int | None = None
     started = time.monotonic()
     try:
@@ -209,6 +215,8 @@ async def run_sync(
         )
         await body(ctx, agent, progress)
         await queries.finish_run(pg, run_id=run_id, status="succeeded")
+        if kind in ("insights", "backfill"):
+            await _after_insights(ctx, account_id)
         return {
             "run_id": run_id,
             "status": "succeeded",
@@ -233,15 +241,25 @@ async def run_sync(
             ctx["agents"].invalidate(account_id)
             await mark_token(pg, account_id=account_id, status="invalid", error=str(exc)[:500])
         await _finish(pg, run_id, "failed", exc.kind.value, str(exc))
+        await notify_sync_failed(ctx, account_id, run_id, exc.kind.value, str(exc), kind=kind)
         return {"run_id": run_id, "status": "failed", "error_kind": exc.kind.value, "error": str(exc)}
     except SyncBusy as exc:
         await _finish(pg, run_id, "rescheduled", "lease_lost", str(exc))
         raise Retry(defer=3 * settings.sync_retry_base_seconds) from None
     except Exception as exc:
         await _finish(pg, run_id, "failed", type(exc).__name__, str(exc)[:500])
+        await notify_sync_failed(ctx, account_id, run_id, type(exc).__name__, str(exc), kind=kind)
         raise
     finally:
         await lock.release()
+
+
+async def _after_insights(ctx: dict[str, Any], account_id: str) -> None:
+    """Fresh insights feed the processing jobs: suggestions and alerts (each deduplicated per account and hour)."""
+    slot = _slot(60)
+    queue = ctx["redis"]
+    await queue.enqueue_job("generate_suggestions", account_id, _job_id=f"generate_suggestions:{account_id}:{slot}")
+    await queue.enqueue_job("check_alerts", account_id, _job_id=f"check_alerts:{account_id}:{slot}")
 
 
 async def _finish(pg: Any, run_id: int | None, status: str, error_kind: str, error: str) -> None:

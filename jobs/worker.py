@@ -19,6 +19,8 @@ from jobs.collection import (
 )
 from jobs.context import shutdown, startup
 from jobs.maintenance import heartbeat
+from jobs.suggestions import generate_suggestions
+from jobs.webhooks import WEBHOOK_FUNCTIONS, schedule_alert_checks
 
 
 def redis_settings() -> RedisSettings:
@@ -35,6 +37,8 @@ class WorkerSettings:
         func(sync_structure, max_tries=SYNC_MAX_TRIES, timeout=30 * 60),
         func(sync_insights, max_tries=SYNC_MAX_TRIES, timeout=2 * 60 * 60),
         func(backfill_insights, max_tries=SYNC_MAX_TRIES, timeout=6 * 60 * 60),
+        func(generate_suggestions, max_tries=3, timeout=10 * 60),
+        *WEBHOOK_FUNCTIONS,
     ]
     cron_jobs: ClassVar[list[Any]] = [
         # run_at_startup so a fresh worker shows on the status page at once
@@ -48,6 +52,7 @@ class WorkerSettings:
         ),
         cron(schedule_recent_insights, minute=7, second=0, timeout=60),
         cron(schedule_lookback_insights, hour=3, minute=17, second=0, timeout=60),
+        cron(schedule_alert_checks, hour={7, 19}, minute=23, second=0, timeout=60),
     ]
     on_startup = startup
     on_shutdown = shutdown

@@ -1,0 +1,1 @@
+"""Analytics from stored insights: dashboard totals, performance scores, trends and anomalies."""

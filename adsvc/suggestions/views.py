@@ -1,0 +1,293 @@
+"""HTTP handlers for suggestions (list, detail, accept, dismiss) and the older service's automation endpoints, which
+compute suggestions from stored data and return them without applying anything."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from aiohttp import web
+
+from adsvc.accounts.queries import account_for_user
+from adsvc.audit.queries import insert_audit_entry
+from adsvc.collection.plan import account_today
+from adsvc.collection.records import account_number
+from adsvc.errors import Conflict, Forbidden, NotFound
+from adsvc.keys import PG
+from adsvc.requests import client_address, principal, request_id
+from adsvc.routing import Routes, json_response
+from adsvc.suggestions import queries
+from adsvc.suggestions.engine import LOWER, PAUSE, RAISE, REALLOCATE, Draft, Thresholds, suggest, suggestion_period
+from adsvc.suggestions.schemas import (
+    AutomationPlanOut,
+    AutomationSuggestionsOut,
+    AutomationSuggestionsQuery,
+    DraftOut,
+    OptimizeBudgetsIn,
+    PauseUnderperformingIn,
+    ReallocationPlanIn,
+    SuggestionListOut,
+    SuggestionListQuery,
+    SuggestionOut,
+)
+
+routes = Routes(tag="suggestions")
+legacy_routes = Routes(tag="automation")
+
+DECIDE_ROLES = frozenset({"owner", "manager"})
+
+
+def _suggestion_out(row: queries.SuggestionRow) -> SuggestionOut:
+    return SuggestionOut(
+        id=row.id,
+        account_id=row.account_id,
+        object_type=row.object_type,  # type: ignore[arg-type]
+        object_id=row.object_id,
+        object_name=row.object_name,
+        kind=row.kind,  # type: ignore[arg-type]
+        status=row.status,  # type: ignore[arg-type]
+        rationale=row.rationale,
+        evidence=row.evidence,
+        proposal=row.proposal,
+        period_since=row.period_since,
+        period_until=row.period_until,
+        currency=row.currency,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        expires_at=row.expires_at,
+    )
+
+
+@routes.get(
+    "/api/v1/suggestions",
+    name="suggestions",
+    summary="Suggestions of your accounts, newest first: filter by account, status, kind or object; keyset pages",
+    query=SuggestionListQuery,
+    response=SuggestionListOut,
+)
+async def list_suggestions(request: web.Request, query: SuggestionListQuery) -> web.Response:
+    rows = await queries.list_suggestions(
+        request.app[PG],
+        user_id=principal(request).user_id,
+        account_id=account_number(query.account_id) if query.account_id else None,
+        statuses=[query.status] if query.status else None,
+        kinds=[query.kind] if query.kind else None,
+        object_id=query.object_id,
+        before_id=query.before_id,
+        limit=query.limit + 1,
+    )
+    page = rows[: query.limit]
+    next_before_id = page[-1].id if len(rows) > query.limit else None
+    return json_response(SuggestionListOut(data=[_suggestion_out(row) for row in page], next_before_id=next_before_id))
+
+
+@routes.get(
+    "/api/v1/suggestions/{suggestion_id}",
+    name="suggestion",
+    summary="One suggestion with its rationale, evidence, proposal and period",
+    response=SuggestionOut,
+    errors=(404,),
+    path_params={"suggestion_id": int},
+)
+async def get_suggestion(request: web.Request, suggestion_id: int) -> web.Response:
+    row = await queries.suggestion_for_user(
+        request.app[PG], suggestion_id=suggestion_id, user_id=principal(request).user_id
+    )
+    if row is None:
+        raise NotFound("suggestion not found")
+    return json_response(_suggestion_out(row))
+
+
+async def _decide(request: web.Request, suggestion_id: int, status: str) -> web.Response:
+    caller = principal(request)
+    pg = request.app[PG]
+    row = await queries.suggestion_for_user(pg, suggestion_id=suggestion_id, user_id=caller.user_id)
+    if row is None:
+        raise NotFound("suggestion not found")
+    if row.role not in DECIDE_ROLES:
+        raise Forbidden("only owners and managers can accept or dismiss suggestions")
+    verb = "accept" if status == "accepted" else "dismiss"
+    async with pg.acquire() as conn, conn.transaction():
+        decided = await queries.decide_suggestion(conn, suggestion_id=row.id, user_id=caller.user_id, status=status)
+        if decided is not None:
+            await insert_audit_entry(
+                conn,
+                action=f"suggestion.{verb}",
+                actor_id=caller.user_id,
+                target_type="suggestion",
+                target_id=str(row.id),
+                before={"status": row.status},
+                after={"status": decided.status},
+                details={
+                    "account_id": row.account_id,
+                    "object_type": row.object_type,
+                    "object_id": row.object_id,
+                    "kind": row.kind,
+                    "proposal": row.proposal,
+                },
+                client_addr=client_address(request),
+                request_id=request_id(request),
+            )
+    if decided is None:
+        current = await queries.suggestion_for_user(pg, suggestion_id=row.id, user_id=caller.user_id)
+        current_status = current.status if current is not None else row.status
+        if current_status == "open":  # open, but past expires_at: the generator marks it expired on its next run
+            raise Conflict(
+                f"cannot {verb} an expired suggestion", code="suggestion_expired", details={"status": "expired"}
+            )
+        raise Conflict(
+            f"cannot {verb} a suggestion that is {current_status}; only open suggestions can be decided",
+            code="invalid_transition",
+            details={"status": current_status},
+        )
+    return json_response(_suggestion_out(decided))
+
+
+@routes.post(
+    "/api/v1/suggestions/{suggestion_id}/accept",
+    name="suggestion-accept",
+    summary="Accept an open suggestion (owners and managers); applying it is a separate step",
+    response=SuggestionOut,
+    errors=(403, 404, 409),
+    path_params={"suggestion_id": int},
+)
+async def accept_suggestion(request: web.Request, suggestion_id: int) -> web.Response:
+    return await _decide(request, suggestion_id, "accepted")
+
+
+@routes.post(
+    "/api/v1/suggestions/{suggestion_id}/dismiss",
+    name="suggestion-dismiss",
+    summary="Dismiss an open suggestion (owners and managers); it is not proposed again for 7 days",
+    response=SuggestionOut,
+    errors=(403, 404, 409),
+    path_params={"suggestion_id": int},
+)
+async def dismiss_suggestion(request: web.Request, suggestion_id: int) -> web.Response:
+    return await _decide(request, suggestion_id, "dismissed")
+
+
+# ---- the older service's automation endpoints: dry runs over stored data --------------------------------------
+
+
+def _draft_out(draft: Draft) -> DraftOut:
+    return DraftOut(
+        object_type=draft.object_type,  # type: ignore[arg-type]
+        object_id=draft.object_id,
+        kind=draft.kind,  # type: ignore[arg-type]
+        rationale=draft.rationale,
+        evidence=draft.evidence,
+        proposal=draft.proposal,
+        period_since=draft.since,
+        period_until=draft.until,
+    )
+
+
+async def _plan(request: web.Request, account_ref: str, thresholds: Thresholds, kinds: Collection[str]) -> web.Response:
+    pg = request.app[PG]
+    account = await account_for_user(pg, account_id=account_number(account_ref), user_id=principal(request).user_id)
+    if account is None:
+        raise NotFound("ad account not found")
+    since, until = suggestion_period(account_today(account.timezone_name))
+    campaigns = await queries.campaign_performance(pg, account_id=account.id, since=since, until=until)
+    drafts = suggest(
+        account_id=account.id, currency=account.currency, campaigns=campaigns, since=since, until=until,
+        thresholds=thresholds, kinds=kinds,
+    )  # fmt: skip
+    return json_response(
+        AutomationPlanOut(
+            account_id=account.id,
+            currency=account.currency,
+            period_since=since,
+            period_until=until,
+            dry_run=True,
+            thresholds={
+                "ctr_threshold": str(thresholds.ctr_threshold),
+                "cpa_threshold": str(thresholds.cpa_threshold),
+                "min_spend": str(thresholds.min_spend),
+                "excellent_ctr": str(thresholds.ctr_threshold * thresholds.excellent_ctr_factor),
+                "budget_change_percent": thresholds.budget_step_percent,
+                "max_budget_cuts": thresholds.max_budget_cuts,
+                "reallocation_percent": thresholds.reallocation_percent,
+            },
+            suggestions=[_draft_out(draft) for draft in drafts],
+            total=len(drafts),
+        )
+    )
+
+
+@legacy_routes.post(
+    "/api/v1/automation/pause-underperforming",
+    name="automation-pause-underperforming",
+    summary="Dry run: the active campaigns to pause (CTR below ctr_threshold, or CPA above cpa_threshold), "
+    "from stored data over the last 7 complete days",
+    body=PauseUnderperformingIn,
+    response=AutomationPlanOut,
+    errors=(404,),
+)
+async def pause_underperforming(request: web.Request, body: PauseUnderperformingIn) -> web.Response:
+    thresholds = Thresholds(
+        ctr_threshold=body.ctr_threshold, cpa_threshold=body.cpa_threshold, min_spend=body.min_spend
+    )
+    return await _plan(request, body.account_id, thresholds, {PAUSE})
+
+
+@legacy_routes.post(
+    "/api/v1/automation/optimize-budgets",
+    name="automation-optimize-budgets",
+    summary="Dry run: daily budget raises for excellent campaigns (CTR >= 1.5 x threshold) and cuts for weak ones "
+    "(at most max_budget_cuts, the worst first), from stored data over the last 7 complete days",
+    body=OptimizeBudgetsIn,
+    response=AutomationPlanOut,
+    errors=(404,),
+)
+async def optimize_budgets(request: web.Request, body: OptimizeBudgetsIn) -> web.Response:
+    thresholds = Thresholds(
+        ctr_threshold=body.ctr_threshold,
+        cpa_threshold=body.cpa_threshold,
+        min_spend=body.min_spend,
+        budget_step_percent=body.budget_change_percent,
+        max_budget_cuts=body.max_budget_cuts,
+    )
+    return await _plan(request, body.account_id, thresholds, {RAISE, LOWER})
+
+
+@legacy_routes.post(
+    "/api/v1/automation/reallocation-plan",
+    name="automation-reallocation-plan",
+    summary="Dry run: move a share of the underperformers' daily budgets to the excellent campaigns, in "
+    "proportion to their spend (minor units that add up exactly)",
+    body=ReallocationPlanIn,
+    response=AutomationPlanOut,
+    errors=(404,),
+)
+async def reallocation_plan(request: web.Request, body: ReallocationPlanIn) -> web.Response:
+    thresholds = Thresholds(
+        ctr_threshold=body.ctr_threshold,
+        cpa_threshold=body.cpa_threshold,
+        min_spend=body.min_spend,
+        reallocation_percent=body.reallocation_percent,
+    )
+    return await _plan(request, body.account_id, thresholds, {REALLOCATE})
+
+
+@legacy_routes.get(
+    "/api/v1/automation/suggestions",
+    name="automation-suggestions",
+    summary="The open suggestions of your accounts (the older service's list), newest first",
+    query=AutomationSuggestionsQuery,
+    response=AutomationSuggestionsOut,
+)
+async def automation_suggestions(request: web.Request, query: AutomationSuggestionsQuery) -> web.Response:
+    rows = await queries.list_suggestions(
+        request.app[PG],
+        user_id=principal(request).user_id,
+        account_id=account_number(query.account_id) if query.account_id else None,
+        statuses=["open"],
+        kinds=None,
+        object_id=None,
+        before_id=None,
+        limit=query.limit,
+    )
+    return json_response(AutomationSuggestionsOut(suggestions=[_suggestion_out(row) for row in rows], total=len(rows)))

@@ -1,0 +1,1 @@
+"""Outbound webhooks: subscriptions, signed deliveries retried by arq, and the alert rules that emit events."""

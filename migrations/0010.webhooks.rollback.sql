@@ -1,0 +1,3 @@
+drop table webhook_deliveries;
+drop table webhook_events;
+drop table webhooks;

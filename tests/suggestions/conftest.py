@@ -1,0 +1,24 @@
+"""Suggestion tests run the app and the worker against an in-process sandbox shaped to hold, among its ACTIVE
+campaigns with a campaign daily budget, both a clearly underperforming and an excellent one (the default tiny
+sandbox has a single active campaign)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from accounts.helpers import settings, worker_env
+from aiohttp.test_utils import TestServer
+
+from adsvc.sandbox import SandboxConfig, create_sandbox_app
+
+__all__ = ["graph_sandbox", "settings", "worker_env"]
+
+SUGGESTIONS_SANDBOX = SandboxConfig(
+    seed=90, accounts=1, campaigns_per_account=6, adsets_per_campaign=1, ads_per_adset=2, days=40
+)
+
+
+@pytest.fixture
+async def graph_sandbox(aiohttp_server: Any) -> TestServer:
+    return await aiohttp_server(create_sandbox_app(SUGGESTIONS_SANDBOX))
