@@ -63,7 +63,8 @@ async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
         max_size=settings.db_pool_max_size,
         command_timeout=settings.db_timeout_seconds,
         init=init_connection,
-        server_settings={"application_name": "adsvc"},
+        # ingest stages up to ~50,000 rows in a temporary table per step: keep them in memory, not in temp files
+        server_settings={"application_name": "adsvc", "temp_buffers": "64MB"},
     )
     assert pool is not None
     return pool

@@ -17,15 +17,6 @@ from adsvc.collection.records import INSIGHT_COLUMNS, OBJECT_FIELDS
 
 Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
-_CONVERSIONS = (
-    "coalesce((i.actions::jsonb->>'purchase')::numeric, 0) + coalesce((i.actions::jsonb->>'lead')::numeric, 0)"
-)
-_CONVERSION_VALUE = (
-    "coalesce((i.action_values::jsonb->>'purchase')::numeric, 0) "
-    "+ coalesce((i.action_values::jsonb->>'lead')::numeric, 0)"
-)
-
-
 async def _stage(
     conn: asyncpg.Connection, table: str, columns: Sequence[str], records: Sequence[tuple[object, ...]]
 ) -> None:
@@ -48,13 +39,13 @@ async def upsert_insights(
     that window Meta no longer reports. Must run inside a transaction. Returns rows inserted or changed."""
     await _stage(conn, "incoming_insights", INSIGHT_COLUMNS, records)
     status = await conn.execute(
-        f"""
+        """
         insert into insights_daily as d (level, object_id, date, account_id, campaign_id, adset_id, ad_id,
             impressions, clicks, inline_link_clicks, reach, frequency, spend, conversions, conversion_value,
             actions, action_values)
         select i.level, i.object_id, i.date::date, i.account_id, i.campaign_id, i.adset_id, i.ad_id,
             i.impressions::bigint, i.clicks::bigint, i.inline_link_clicks::bigint, i.reach::bigint,
-            i.frequency::numeric, i.spend::numeric, {_CONVERSIONS}, {_CONVERSION_VALUE},
+            i.frequency::numeric, i.spend::numeric, i.conversions::numeric, i.conversion_value::numeric,
             i.actions::jsonb, i.action_values::jsonb
         from incoming_insights i
         on conflict (level, object_id, date) do update set
@@ -79,7 +70,7 @@ async def upsert_insights(
               (excluded.impressions, excluded.clicks, excluded.inline_link_clicks, excluded.reach,
                excluded.frequency, excluded.spend, excluded.actions, excluded.action_values,
                excluded.campaign_id, excluded.adset_id, excluded.ad_id)
-        """  # noqa: S608
+        """
     )
     await conn.execute(
         """
