@@ -16,6 +16,7 @@ from adsvc.analytics.views import routes as analytics_routes
 from adsvc.auth.tokens import TokenVerifier
 from adsvc.auth.views import admin_routes as admin_user_routes
 from adsvc.auth.views import routes as auth_routes
+from adsvc.automation.views import routes as automation_routes
 from adsvc.campaigns.views import routes as campaign_routes
 from adsvc.contexts import agents_ctx, arq_ctx, http_session_ctx, passwords_ctx, pg_ctx, redis_ctx
 from adsvc.keys import ENDPOINTS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, SETTINGS, STARTED_AT, TOKEN_VERIFIER
@@ -42,6 +43,7 @@ ROUTE_TABLES = (
     agent_cache_routes,
     suggestion_routes,
     automation_legacy_routes,
+    automation_routes,
     webhook_routes,
     admin_n8n_routes,
 )

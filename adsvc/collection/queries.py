@@ -17,6 +17,7 @@ from adsvc.collection.records import INSIGHT_COLUMNS, OBJECT_FIELDS
 
 Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
+
 async def _stage(
     conn: asyncpg.Connection, table: str, columns: Sequence[str], records: Sequence[tuple[object, ...]]
 ) -> None:

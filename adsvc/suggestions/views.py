@@ -9,6 +9,24 @@ from aiohttp import web
 
 from adsvc.accounts.queries import account_for_user
 from adsvc.audit.queries import insert_audit_entry
+from adsvc.automation import queries as action_queries
+from adsvc.automation.schemas import (
+    AutomationRunOut,
+    OptimizeBudgetsRunIn,
+    PauseUnderperformingRunIn,
+    ReallocationPlanRunIn,
+    SuggestionAppliedOut,
+)
+from adsvc.automation.views import (
+    IDEMPOTENCY_HEADER,
+    action_out,
+    apply_drafts,
+    apply_proposal,
+    idempotency_scope,
+    proposal_keys,
+    raise_for_failure,
+    record_suggestion_applied,
+)
 from adsvc.collection.plan import account_today
 from adsvc.collection.records import account_number
 from adsvc.errors import Conflict, Forbidden, NotFound
@@ -18,13 +36,9 @@ from adsvc.routing import Routes, json_response
 from adsvc.suggestions import queries
 from adsvc.suggestions.engine import LOWER, PAUSE, RAISE, REALLOCATE, Draft, Thresholds, suggest, suggestion_period
 from adsvc.suggestions.schemas import (
-    AutomationPlanOut,
     AutomationSuggestionsOut,
     AutomationSuggestionsQuery,
     DraftOut,
-    OptimizeBudgetsIn,
-    PauseUnderperformingIn,
-    ReallocationPlanIn,
     SuggestionListOut,
     SuggestionListQuery,
     SuggestionOut,
@@ -168,6 +182,53 @@ async def dismiss_suggestion(request: web.Request, suggestion_id: int) -> web.Re
     return await _decide(request, suggestion_id, "dismissed")
 
 
+@routes.post(
+    "/api/v1/suggestions/{suggestion_id}/apply",
+    name="suggestion-apply",
+    summary="Apply an accepted (or open, which then counts as accepted) suggestion at Meta (owners and managers); "
+    "returns the suggestion, now applied, and its actions. Honours Idempotency-Key.",
+    response=SuggestionAppliedOut,
+    errors=(403, 404, 409, 422, 429, 503),
+    path_params={"suggestion_id": int},
+)
+async def apply_suggestion(request: web.Request, suggestion_id: int) -> web.Response:
+    caller = principal(request)
+    pg = request.app[PG]
+    row = await queries.suggestion_for_user(pg, suggestion_id=suggestion_id, user_id=caller.user_id)
+    if row is None:
+        raise NotFound("suggestion not found")
+    if row.role not in DECIDE_ROLES:
+        raise Forbidden("only owners and managers can apply suggestions")
+    scope = idempotency_scope(request, default=f"suggestion:{row.id}")
+    keys = proposal_keys(
+        key_scope=scope, object_type=row.object_type, object_id=row.object_id, kind=row.kind, proposal=row.proposal
+    )
+    done = await action_queries.actions_by_keys(pg, keys=keys) if keys else []
+    retried = IDEMPOTENCY_HEADER in request.headers  # only a keyed retry replays; a second plain apply conflicts
+    if retried and keys and len(done) == len(keys) and row.status == "applied":
+        return json_response(
+            SuggestionAppliedOut(suggestion=_suggestion_out(row), actions=[action_out(a) for a in done])
+        )
+    if row.status == "open":
+        await _decide(request, row.id, "accepted")
+    elif row.status != "accepted":
+        raise Conflict(
+            f"cannot apply a suggestion that is {row.status}; only open or accepted suggestions can be applied",
+            code="invalid_transition",
+            details={"status": row.status},
+        )
+    outcomes = await apply_proposal(
+        request, account_id=row.account_id, object_type=row.object_type, object_id=row.object_id, kind=row.kind,
+        proposal=row.proposal, rationale=row.rationale, source="suggestion", source_id=str(row.id), key_scope=scope,
+    )  # fmt: skip
+    raise_for_failure(outcomes)
+    actions = [action_out(outcome.action) for outcome in outcomes]
+    await record_suggestion_applied(request, suggestion_id=row.id, actions=actions)
+    current = await queries.suggestion_for_user(pg, suggestion_id=row.id, user_id=caller.user_id)
+    assert current is not None
+    return json_response(SuggestionAppliedOut(suggestion=_suggestion_out(current), actions=actions))
+
+
 # ---- the older service's automation endpoints: dry runs over stored data --------------------------------------
 
 
@@ -184,24 +245,29 @@ def _draft_out(draft: Draft) -> DraftOut:
     )
 
 
-async def _plan(request: web.Request, account_ref: str, thresholds: Thresholds, kinds: Collection[str]) -> web.Response:
+async def _plan(
+    request: web.Request, account_ref: str, thresholds: Thresholds, kinds: Collection[str], *, dry_run: bool = True
+) -> web.Response:
     pg = request.app[PG]
     account = await account_for_user(pg, account_id=account_number(account_ref), user_id=principal(request).user_id)
     if account is None:
         raise NotFound("ad account not found")
+    if not dry_run and account.role not in DECIDE_ROLES:
+        raise Forbidden("only owners and managers can apply automation")
     since, until = suggestion_period(account_today(account.timezone_name))
     campaigns = await queries.campaign_performance(pg, account_id=account.id, since=since, until=until)
     drafts = suggest(
         account_id=account.id, currency=account.currency, campaigns=campaigns, since=since, until=until,
         thresholds=thresholds, kinds=kinds,
     )  # fmt: skip
+    actions, refused = ([], []) if dry_run else await apply_drafts(request, account_id=account.id, drafts=drafts)
     return json_response(
-        AutomationPlanOut(
+        AutomationRunOut(
             account_id=account.id,
             currency=account.currency,
             period_since=since,
             period_until=until,
-            dry_run=True,
+            dry_run=dry_run,
             thresholds={
                 "ctr_threshold": str(thresholds.ctr_threshold),
                 "cpa_threshold": str(thresholds.cpa_threshold),
@@ -213,6 +279,8 @@ async def _plan(request: web.Request, account_ref: str, thresholds: Thresholds, 
             },
             suggestions=[_draft_out(draft) for draft in drafts],
             total=len(drafts),
+            actions=actions,
+            refused=refused,
         )
     )
 
@@ -220,29 +288,29 @@ async def _plan(request: web.Request, account_ref: str, thresholds: Thresholds, 
 @legacy_routes.post(
     "/api/v1/automation/pause-underperforming",
     name="automation-pause-underperforming",
-    summary="Dry run: the active campaigns to pause (CTR below ctr_threshold, or CPA above cpa_threshold), "
+    summary="Dry run by default: the active campaigns to pause (CTR below ctr_threshold, or CPA above cpa_threshold), "
     "from stored data over the last 7 complete days",
-    body=PauseUnderperformingIn,
-    response=AutomationPlanOut,
-    errors=(404,),
+    body=PauseUnderperformingRunIn,
+    response=AutomationRunOut,
+    errors=(403, 404, 409, 429, 503),
 )
-async def pause_underperforming(request: web.Request, body: PauseUnderperformingIn) -> web.Response:
+async def pause_underperforming(request: web.Request, body: PauseUnderperformingRunIn) -> web.Response:
     thresholds = Thresholds(
         ctr_threshold=body.ctr_threshold, cpa_threshold=body.cpa_threshold, min_spend=body.min_spend
     )
-    return await _plan(request, body.account_id, thresholds, {PAUSE})
+    return await _plan(request, body.account_id, thresholds, {PAUSE}, dry_run=body.dry_run)
 
 
 @legacy_routes.post(
     "/api/v1/automation/optimize-budgets",
     name="automation-optimize-budgets",
-    summary="Dry run: daily budget raises for excellent campaigns (CTR >= 1.5 x threshold) and cuts for weak ones "
-    "(at most max_budget_cuts, the worst first), from stored data over the last 7 complete days",
-    body=OptimizeBudgetsIn,
-    response=AutomationPlanOut,
+    summary="Dry run by default: daily budget raises for excellent campaigns (CTR >= 1.5 x threshold) and cuts for "
+    "weak ones (at most max_budget_cuts, the worst first), from stored data over the last 7 complete days",
+    body=OptimizeBudgetsRunIn,
+    response=AutomationRunOut,
     errors=(404,),
 )
-async def optimize_budgets(request: web.Request, body: OptimizeBudgetsIn) -> web.Response:
+async def optimize_budgets(request: web.Request, body: OptimizeBudgetsRunIn) -> web.Response:
     thresholds = Thresholds(
         ctr_threshold=body.ctr_threshold,
         cpa_threshold=body.cpa_threshold,
@@ -250,26 +318,26 @@ async def optimize_budgets(request: web.Request, body: OptimizeBudgetsIn) -> web
         budget_step_percent=body.budget_change_percent,
         max_budget_cuts=body.max_budget_cuts,
     )
-    return await _plan(request, body.account_id, thresholds, {RAISE, LOWER})
+    return await _plan(request, body.account_id, thresholds, {RAISE, LOWER}, dry_run=body.dry_run)
 
 
 @legacy_routes.post(
     "/api/v1/automation/reallocation-plan",
     name="automation-reallocation-plan",
-    summary="Dry run: move a share of the underperformers' daily budgets to the excellent campaigns, in "
+    summary="Dry run by default: move a share of the underperformers' daily budgets to the excellent campaigns, in "
     "proportion to their spend (minor units that add up exactly)",
-    body=ReallocationPlanIn,
-    response=AutomationPlanOut,
+    body=ReallocationPlanRunIn,
+    response=AutomationRunOut,
     errors=(404,),
 )
-async def reallocation_plan(request: web.Request, body: ReallocationPlanIn) -> web.Response:
+async def reallocation_plan(request: web.Request, body: ReallocationPlanRunIn) -> web.Response:
     thresholds = Thresholds(
         ctr_threshold=body.ctr_threshold,
         cpa_threshold=body.cpa_threshold,
         min_spend=body.min_spend,
         reallocation_percent=body.reallocation_percent,
     )
-    return await _plan(request, body.account_id, thresholds, {REALLOCATE})
+    return await _plan(request, body.account_id, thresholds, {REALLOCATE}, dry_run=body.dry_run)
 
 
 @legacy_routes.get(

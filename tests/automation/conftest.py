@@ -1,0 +1,23 @@
+"""Automation tests run the app against an in-process sandbox with active poor and star campaigns (the suggestions
+tests' sandbox, seed 90); every test starts from the sandbox's stored campaigns and leaves them as it found them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from accounts.helpers import settings, worker_env
+from aiohttp.test_utils import TestServer
+
+from adsvc.sandbox import SandboxConfig, create_sandbox_app
+
+__all__ = ["graph_sandbox", "settings", "worker_env"]
+
+AUTOMATION_SANDBOX = SandboxConfig(
+    seed=90, accounts=1, campaigns_per_account=6, adsets_per_campaign=1, ads_per_adset=2, days=40
+)
+
+
+@pytest.fixture
+async def graph_sandbox(aiohttp_server: Any) -> TestServer:
+    return await aiohttp_server(create_sandbox_app(AUTOMATION_SANDBOX))
