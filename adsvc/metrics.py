@@ -79,6 +79,8 @@ class Metrics:
         # labels() resolves a child under a lock; cache children on the hot path.
         self._request_children: dict[tuple[str, str, int], Counter] = {}
         self._latency_children: dict[tuple[str, str], Histogram] = {}
+        self._hit_children: dict[str, Counter] = {}
+        self._miss_children: dict[str, Counter] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method, status)
@@ -92,10 +94,16 @@ class Metrics:
         latency.observe(seconds)
 
     def on_hit(self, key: str) -> None:
-        self.agent_hits.labels(key).inc()
+        child = self._hit_children.get(key)
+        if child is None:
+            child = self._hit_children[key] = self.agent_hits.labels(key)
+        child.inc()
 
     def on_miss(self, key: str) -> None:
-        self.agent_misses.labels(key).inc()
+        child = self._miss_children.get(key)
+        if child is None:
+            child = self._miss_children[key] = self.agent_misses.labels(key)
+        child.inc()
 
     def on_creation(self, key: str, milliseconds: float) -> None:
         self.agent_creation_ms.observe(milliseconds)

@@ -37,17 +37,17 @@ class CampaignRow:
     conversion_value: Decimal
 
 
-# The list's sort orders: each a fixed SQL fragment (never built from input) plus how to read the cursor value.
-SORTS: dict[str, tuple[str, str]] = {
-    "name": ("v.name", "text"),
-    "created_time": ("coalesce(v.created_time, 'epoch'::timestamptz)", "timestamptz"),
-    "updated_time": ("coalesce(v.updated_time, 'epoch'::timestamptz)", "timestamptz"),
-    "spend_7d": ("coalesce(m.spend, 0)", "numeric"),
-    "id": ("v.id", "text"),
+# The list's sort orders: each a fixed SQL fragment over the alias `c` (never built from input), its cursor type, and
+# whether it needs the 7-day metrics (only then are metrics computed for every visible campaign, not just the page).
+SORTS: dict[str, tuple[str, str, bool]] = {
+    "name": ("c.name", "text", False),
+    "created_time": ("coalesce(c.created_time, 'epoch'::timestamptz)", "timestamptz", False),
+    "updated_time": ("coalesce(c.updated_time, 'epoch'::timestamptz)", "timestamptz", False),
+    "spend_7d": ("coalesce(c.spend, 0)", "numeric", True),
+    "id": ("c.id", "text", False),
 }
 
-_LIST_SQL = """
-with visible as (
+_VISIBLE = """
     select c.id, c.account_id, c.name, c.status, c.effective_status, c.objective, c.bid_strategy, c.daily_budget,
            c.lifetime_budget, a.currency, c.start_time, c.stop_time, c.created_time, c.updated_time, c.synced_at,
            (now() at time zone a.timezone_name)::date as today
@@ -58,24 +58,52 @@ with visible as (
       and ($3::text[] is null or c.status = any($3))
       and ($4::text[] is null or c.effective_status = any($4))
       and ($5::text is null or c.name ilike '%' || $5 || '%' escape '\\')
-)
-select v.id, v.account_id, v.name, v.status, v.effective_status, v.objective, v.bid_strategy, v.daily_budget,
-       v.lifetime_budget, v.currency, v.start_time, v.stop_time, v.created_time, v.updated_time, v.synced_at,
-       coalesce(m.spend, 0) as spend, coalesce(m.impressions, 0) as impressions, coalesce(m.clicks, 0) as clicks,
-       coalesce(m.inline_link_clicks, 0) as inline_link_clicks, coalesce(m.conversions, 0) as conversions,
-       coalesce(m.conversion_value, 0) as conversion_value, {sort_expr}::text as sort_value
-from visible v
-left join lateral (
-    select sum(i.spend) as spend, sum(i.impressions)::bigint as impressions, sum(i.clicks)::bigint as clicks,
-           sum(i.inline_link_clicks)::bigint as inline_link_clicks, sum(i.conversions) as conversions,
-           sum(i.conversion_value) as conversion_value
-    from insights_daily i
-    where i.level = 'campaign' and i.campaign_id = v.id and i.date between v.today - 7 and v.today - 1
-) m on true
-where $6::text is null or ({sort_expr}, v.id) {op} ($6::{sort_type}, $7::text)
-order by {sort_expr} {direction}, v.id {direction}
-limit $8
 """
+
+_METRICS = """
+    left join lateral (
+        select sum(i.spend) as spend, sum(i.impressions)::bigint as impressions, sum(i.clicks)::bigint as clicks,
+               sum(i.inline_link_clicks)::bigint as inline_link_clicks, sum(i.conversions) as conversions,
+               sum(i.conversion_value) as conversion_value
+        from insights_daily i
+        where i.level = 'campaign' and i.campaign_id = v.id and i.date between v.today - 7 and v.today - 1
+    ) m on true
+"""
+
+# Ratios from the sums, rounded as adsvc.campaigns.metrics.derive does (half away from zero = half up here).
+_OUTPUT = """
+select c.id, c.account_id, c.name, c.status, c.effective_status, c.objective, c.bid_strategy, c.daily_budget,
+       c.lifetime_budget, c.currency, c.start_time, c.stop_time, c.created_time, c.updated_time, c.synced_at,
+       c.spend, c.impressions, c.clicks, c.inline_link_clicks, c.conversions, c.conversion_value,
+       round(c.clicks * 100.0 / nullif(c.impressions, 0), 6) as ctr,
+       round(c.spend / nullif(c.clicks, 0), 4) as cpc,
+       round(c.spend * 1000 / nullif(c.impressions, 0), 4) as cpm,
+       round(c.spend / nullif(c.conversions, 0), 4) as cpa,
+       round(c.conversion_value / nullif(c.spend, 0), 6) as roas,
+       {sort_expr}::text as sort_value
+"""
+
+_WITH_METRICS = """
+    select v.id, v.account_id, v.name, v.status, v.effective_status, v.objective, v.bid_strategy, v.daily_budget,
+           v.lifetime_budget, v.currency, v.start_time, v.stop_time, v.created_time, v.updated_time, v.synced_at,
+           coalesce(m.spend, 0) as spend, coalesce(m.impressions, 0) as impressions,
+           coalesce(m.clicks, 0) as clicks, coalesce(m.inline_link_clicks, 0) as inline_link_clicks,
+           coalesce(m.conversions, 0) as conversions, coalesce(m.conversion_value, 0) as conversion_value
+"""
+
+_KEYSET = "($6::text is null or ({sort_expr}, c.id) {op} ($6::{sort_type}, $7::text))"
+_ORDER = "order by {sort_expr} {direction}, c.id {direction}"
+
+# Sorting by a metric needs every visible campaign's metrics; any other sort picks the page first and computes
+# metrics for those rows only, so the cost follows the page size, not the account size.
+_LIST_BY_METRIC = "".join(
+    ["with visible as (", _VISIBLE, "), c as (", _WITH_METRICS, " from visible v ", _METRICS, ")", _OUTPUT,
+     " from c where ", _KEYSET, " ", _ORDER, " limit $8"]
+)  # fmt: skip
+_LIST_BY_FIELD = "".join(
+    ["with c as (", _VISIBLE, "), page as (select * from c where ", _KEYSET, " ", _ORDER, " limit $8), metered as (",
+     _WITH_METRICS, " from page v ", _METRICS, ")", _OUTPUT, " from metered c ", _ORDER]
+)  # fmt: skip
 
 
 def _like_escape(text: str) -> str:
@@ -94,16 +122,17 @@ async def list_campaigns(
     descending: bool,
     after: tuple[str, str] | None,
     limit: int,
-) -> list[tuple[CampaignRow, str]]:
-    """A page of campaigns with their last-7-day totals, and each row's sort value for the next cursor."""
-    sort_expr, sort_type = SORTS[sort]
-    sql = _LIST_SQL.format(
+) -> list[asyncpg.Record]:
+    """A page of campaigns with their last-7-day totals and ratios, each with its sort value for the next cursor."""
+    sort_expr, sort_type, needs_metrics = SORTS[sort]
+    template = _LIST_BY_METRIC if needs_metrics else _LIST_BY_FIELD
+    sql = template.format(
         sort_expr=sort_expr,
         sort_type=sort_type,
         op="<" if descending else ">",
         direction="desc" if descending else "asc",
     )
-    rows = await db.fetch(
+    rows: list[asyncpg.Record] = await db.fetch(
         sql,
         user_id,
         account_id,
@@ -114,12 +143,7 @@ async def list_campaigns(
         after[1] if after else None,
         limit,
     )
-    result = []
-    for row in rows:
-        values = dict(row)
-        sort_value = values.pop("sort_value")
-        result.append((CampaignRow(**values), sort_value))
-    return result
+    return rows
 
 
 async def campaign_for_user(db: Executor, *, campaign_id: str, user_id: int) -> CampaignRow | None:
