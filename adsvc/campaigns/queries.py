@@ -70,16 +70,19 @@ _METRICS = """
     ) m on true
 """
 
-# Ratios from the sums, rounded as adsvc.campaigns.metrics.derive does (half away from zero = half up here).
+# Ratios from the sums, rounded as adsvc.campaigns.metrics.derive does (half away from zero = half up here). Decimals
+# leave as text, the JSON's form for them anyway: decoding 550 numerics per page into Decimal objects cost more
+# than the query.
 _OUTPUT = """
 select c.id, c.account_id, c.name, c.status, c.effective_status, c.objective, c.bid_strategy, c.daily_budget,
        c.lifetime_budget, c.currency, c.start_time, c.stop_time, c.created_time, c.updated_time, c.synced_at,
-       c.spend, c.impressions, c.clicks, c.inline_link_clicks, c.conversions, c.conversion_value,
-       round(c.clicks * 100.0 / nullif(c.impressions, 0), 6) as ctr,
-       round(c.spend / nullif(c.clicks, 0), 4) as cpc,
-       round(c.spend * 1000 / nullif(c.impressions, 0), 4) as cpm,
-       round(c.spend / nullif(c.conversions, 0), 4) as cpa,
-       round(c.conversion_value / nullif(c.spend, 0), 6) as roas,
+       c.spend::text as spend, c.impressions, c.clicks, c.inline_link_clicks, c.conversions::text as conversions,
+       c.conversion_value::text as conversion_value,
+       round(c.clicks * 100.0 / nullif(c.impressions, 0), 6)::text as ctr,
+       round(c.spend / nullif(c.clicks, 0), 4)::text as cpc,
+       round(c.spend * 1000 / nullif(c.impressions, 0), 4)::text as cpm,
+       round(c.spend / nullif(c.conversions, 0), 4)::text as cpa,
+       round(c.conversion_value / nullif(c.spend, 0), 6)::text as roas,
        {sort_expr}::text as sort_value
 """
 
