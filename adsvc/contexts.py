@@ -64,7 +64,8 @@ async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
         command_timeout=settings.db_timeout_seconds,
         init=init_connection,
         # ingest stages up to ~50,000 rows in a temporary table per step: keep them in memory, not in temp files
-        server_settings={"application_name": "adsvc", "temp_buffers": "64MB"},
+        # UTC sessions: timestamps leave PostgreSQL (also as JSON) in one zone, whatever the server's default
+        server_settings={"application_name": "adsvc", "temp_buffers": "64MB", "timezone": "UTC"},
     )
     assert pool is not None
     return pool
