@@ -292,7 +292,8 @@ async def sync_insights(ctx: dict[str, Any], account_id: str, mode: str = "lookb
 
 
 async def backfill_insights(ctx: dict[str, Any], account_id: str, days: int) -> dict[str, Any]:
-    """`days` of history in 100-day chunks, newest first; progress is visible in sync_runs as it goes."""
+    """`days` of history, one report per level (split by the client if Meta cannot produce it); progress is
+    visible in sync_runs as it goes."""
     today = await _today(ctx, account_id)
     chunks = backfill_chunks(today, days)
 

@@ -44,11 +44,11 @@ def lookback_window(today: date, lookback_days: int) -> Window:
     return Window(today - timedelta(days=lookback_days), today)
 
 
-def backfill_chunks(today: date, days: int, *, chunk_days: int = 100) -> list[Window]:
+def backfill_chunks(today: date, days: int, *, chunk_days: int = MAX_HISTORY_DAYS) -> list[Window]:
     """`days` days ending today, newest chunk first (the freshest data is the most useful while a backfill runs).
 
-    Chunks are large (one report run per level and chunk costs a POST and its polls); a report Meta cannot
-    produce is split further by the client, so large chunks cost nothing when they fail."""
+    By default the whole range is one chunk: each report run costs a POST and its polls, so one report per level is
+    the fewest calls, and a report Meta cannot produce is split by the client (halving its dates) anyway."""
     days = max(1, min(days, MAX_HISTORY_DAYS))
     start = today - timedelta(days=days - 1)
     chunks: list[Window] = []
