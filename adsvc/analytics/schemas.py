@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from adsvc.analytics.engine import Metric
-from adsvc.campaigns.schemas import DatePreset
+from adsvc.campaigns.schemas import DatePreset, MetricsOut
 
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
@@ -50,20 +50,6 @@ class PeriodQuery(BaseModel):
     since: QueryDate | None = None
     until: QueryDate | None = None
     date_preset: DatePreset | None = Field(default=None, description="Default last_7d (the 7 days before today)")
-
-
-class MetricsOut(BaseModel):
-    spend: Decimal
-    impressions: int
-    clicks: int
-    inline_link_clicks: int
-    conversions: Decimal = Field(description="Purchases + leads")
-    conversion_value: Decimal = Field(description="Value of the purchase and lead actions (action_values)")
-    ctr: Decimal | None = Field(description="Clicks per 100 impressions")
-    cpc: Decimal | None
-    cpm: Decimal | None
-    cpa: Decimal | None = Field(description="Spend per conversion")
-    roas: Decimal | None = Field(description="Conversion value per unit of spend")
 
 
 # ---- dashboard -----------------------------------------------------------------------------------------------------

@@ -25,7 +25,6 @@ from adsvc.analytics.schemas import (
     DashboardOut,
     DashboardQuery,
     GrowthOut,
-    MetricsOut,
     PerformanceAccountOut,
     PerformanceOut,
     PerformanceQuery,
@@ -38,8 +37,9 @@ from adsvc.analytics.schemas import (
     TrendsQuery,
 )
 from adsvc.audit.queries import insert_audit_entry
-from adsvc.campaigns.metrics import Totals, derive, totals_of
+from adsvc.campaigns.metrics import Totals, totals_of
 from adsvc.campaigns.periods import PeriodError, resolve_period
+from adsvc.campaigns.schemas import MetricsOut
 from adsvc.collection.plan import account_today
 from adsvc.collection.records import account_number
 from adsvc.errors import Forbidden, NotFound, ValidationFailed
@@ -70,20 +70,7 @@ TRENDS_METHOD = (
 
 
 def _metrics(totals: Totals) -> dict[str, Any]:
-    derived = derive(totals)
-    return MetricsOut(
-        spend=totals.spend,
-        impressions=totals.impressions,
-        clicks=totals.clicks,
-        inline_link_clicks=totals.inline_link_clicks,
-        conversions=totals.conversions,
-        conversion_value=totals.conversion_value,
-        ctr=derived.ctr,
-        cpc=derived.cpc,
-        cpm=derived.cpm,
-        cpa=derived.cpa,
-        roas=derived.roas,
-    ).model_dump()
+    return MetricsOut.from_totals(totals).model_dump()
 
 
 @dataclass(frozen=True, slots=True)

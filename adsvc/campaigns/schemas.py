@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adsvc.campaigns.metrics import Totals, derive
+
 EFFECTIVE_STATUSES = (
     "ACTIVE", "PAUSED", "ARCHIVED", "DELETED", "IN_PROCESS", "WITH_ISSUES", "CAMPAIGN_PAUSED", "ADSET_PAUSED",
     "DISAPPROVED", "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED",
@@ -23,17 +25,36 @@ DatePreset = Literal[
 
 
 class MetricsOut(BaseModel):
+    """Totals and the ratios derived from them; shared by the campaigns and analytics APIs."""
+
     spend: Decimal
     impressions: int
     clicks: int
     inline_link_clicks: int
-    conversions: Decimal
-    conversion_value: Decimal
+    conversions: Decimal = Field(description="Purchases + leads")
+    conversion_value: Decimal = Field(description="Value of the purchase and lead actions (action_values)")
     ctr: Decimal | None = Field(description="Clicks per 100 impressions")
     cpc: Decimal | None
     cpm: Decimal | None
     cpa: Decimal | None = Field(description="Spend per conversion (purchases + leads)")
     roas: Decimal | None = Field(description="Conversion value per unit of spend")
+
+    @classmethod
+    def from_totals(cls, totals: Totals) -> MetricsOut:
+        derived = derive(totals)
+        return cls(
+            spend=totals.spend,
+            impressions=totals.impressions,
+            clicks=totals.clicks,
+            inline_link_clicks=totals.inline_link_clicks,
+            conversions=totals.conversions,
+            conversion_value=totals.conversion_value,
+            ctr=derived.ctr,
+            cpc=derived.cpc,
+            cpm=derived.cpm,
+            cpa=derived.cpa,
+            roas=derived.roas,
+        )
 
 
 class DailyMetricsOut(MetricsOut):

@@ -44,23 +44,6 @@ TOTALS_NOTE = (
 )
 
 
-def _metrics(totals: Totals) -> MetricsOut:
-    derived = derive(totals)
-    return MetricsOut(
-        spend=totals.spend,
-        impressions=totals.impressions,
-        clicks=totals.clicks,
-        inline_link_clicks=totals.inline_link_clicks,
-        conversions=totals.conversions,
-        conversion_value=totals.conversion_value,
-        ctr=derived.ctr,
-        cpc=derived.cpc,
-        cpm=derived.cpm,
-        cpa=derived.cpa,
-        roas=derived.roas,
-    )
-
-
 def _campaign_out(row: queries.CampaignRow) -> CampaignOut:
     return CampaignOut(
         id=row.id,
@@ -78,7 +61,7 @@ def _campaign_out(row: queries.CampaignRow) -> CampaignOut:
         created_time=row.created_time,
         updated_time=row.updated_time,
         synced_at=row.synced_at,
-        last_7d=_metrics(totals_of(row)),
+        last_7d=MetricsOut.from_totals(totals_of(row)),
     )
 
 
@@ -186,7 +169,9 @@ def _insights_out(
     for day in days:
         totals = totals_of(day)
         daily.append(
-            DailyMetricsOut(**_metrics(totals).model_dump(), date=day.date, reach=day.reach, frequency=day.frequency)
+            DailyMetricsOut(
+                **MetricsOut.from_totals(totals).model_dump(), date=day.date, reach=day.reach, frequency=day.frequency
+            )
         )
     totals = Totals(
         spend=sum((day.spend for day in days), Decimal(0)),
@@ -203,7 +188,7 @@ def _insights_out(
         since=since,
         until=until,
         days=daily,
-        totals=_metrics(totals),
+        totals=MetricsOut.from_totals(totals),
         note=TOTALS_NOTE,
     )
 
