@@ -17,6 +17,7 @@ from adsvc.auth.tokens import TokenVerifier
 from adsvc.auth.views import admin_routes as admin_user_routes
 from adsvc.auth.views import routes as auth_routes
 from adsvc.automation.views import routes as automation_routes
+from adsvc.automation.views import rule_routes as automation_rule_routes
 from adsvc.campaigns.views import routes as campaign_routes
 from adsvc.contexts import agents_ctx, arq_ctx, http_session_ctx, passwords_ctx, pg_ctx, redis_ctx
 from adsvc.keys import ENDPOINTS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, SETTINGS, STARTED_AT, TOKEN_VERIFIER
@@ -44,6 +45,7 @@ ROUTE_TABLES = (
     suggestion_routes,
     automation_legacy_routes,
     automation_routes,
+    automation_rule_routes,
     webhook_routes,
     admin_n8n_routes,
 )

@@ -19,6 +19,7 @@ from jobs.collection import (
 )
 from jobs.context import shutdown, startup
 from jobs.maintenance import heartbeat
+from jobs.rules import run_scheduled_rule, schedule_due_rules
 from jobs.suggestions import generate_suggestions
 from jobs.webhooks import WEBHOOK_FUNCTIONS, schedule_alert_checks
 
@@ -38,6 +39,7 @@ class WorkerSettings:
         func(sync_insights, max_tries=SYNC_MAX_TRIES, timeout=2 * 60 * 60),
         func(backfill_insights, max_tries=SYNC_MAX_TRIES, timeout=6 * 60 * 60),
         func(generate_suggestions, max_tries=3, timeout=10 * 60),
+        func(run_scheduled_rule, max_tries=3, timeout=10 * 60),
         *WEBHOOK_FUNCTIONS,
     ]
     cron_jobs: ClassVar[list[Any]] = [
@@ -52,6 +54,7 @@ class WorkerSettings:
         ),
         cron(schedule_recent_insights, minute=7, second=0, timeout=60),
         cron(schedule_lookback_insights, hour=3, minute=17, second=0, timeout=60),
+        cron(schedule_due_rules, second=30, timeout=60),
         cron(schedule_alert_checks, hour={7, 19}, minute=23, second=0, timeout=60),
     ]
     on_startup = startup

@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 
 from adsvc.audit.queries import insert_audit_entry
 from adsvc.automation import queries
-from adsvc.automation.planner import BUDGET_WINDOW, Plan, Step, plan_step
+from adsvc.automation.planner import BUDGET_WINDOW, Plan, Refusal, Step, plan_step
 from adsvc.graph.agent import FacebookAdsAgent
 from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.cache import AgentCache
@@ -57,6 +57,19 @@ async def preview(pg: asyncpg.Pool, steps: Sequence[Step], *, account_id: str) -
     now = datetime.now(UTC)
     async with pg.acquire() as conn:
         return [await _plan(conn, step, account_id=account_id, now=now) for step in steps]
+
+
+async def plan_each(pg: asyncpg.Pool, steps: Sequence[Step], *, account_id: str) -> list[Plan | Refusal]:
+    """Every step planned without acting, each on its own: its plan, or the refusal that stops it."""
+    now = datetime.now(UTC)
+    planned: list[Plan | Refusal] = []
+    async with pg.acquire() as conn:
+        for step in steps:
+            try:
+                planned.append(await _plan(conn, step, account_id=account_id, now=now))
+            except Refusal as refusal:
+                planned.append(refusal)
+    return planned
 
 
 def _event_data(action: queries.ActionRow) -> dict[str, Any]:

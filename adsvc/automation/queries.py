@@ -1,16 +1,18 @@
-"""SQL for automation actions: the stored object a plan reads, the action rows and their transitions, and what an
-applied action writes back (the stored object, the suggestion it came from)."""
+"""SQL for automation actions (the stored object a plan reads, the action rows and their transitions, what an applied
+action writes back) and for automation rules (CRUD, the objects and daily totals a rule judges, runs, cooldowns,
+the schedule)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TypeAlias
+from datetime import date, datetime
+from typing import Any, TypeAlias
 
 import asyncpg
 
 from adsvc.automation.planner import StoredObject
+from adsvc.automation.rules import DailyTotals, RuleObject
 
 Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
@@ -263,3 +265,399 @@ async def mark_suggestion_applied(conn: asyncpg.Connection, *, suggestion_id: in
         suggestion_id,
     )
     return status is not None
+
+
+# --- automation rules -------------------------------------------------------------------------------------------
+
+_RULE_COLUMNS = """
+    r.id, r.account_id, r.name, r.enabled, r.spec, r.version, r.next_run_at, r.last_run_at, r.created_by,
+    r.created_at, r.updated_at
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRow:
+    id: int
+    account_id: str
+    name: str
+    enabled: bool
+    spec: dict[str, Any]
+    version: int
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    created_by: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRule:
+    rule: RuleRow
+    role: str
+
+
+def _rule(row: asyncpg.Record) -> RuleRow:
+    return RuleRow(**dict(row))
+
+
+async def insert_rule(
+    conn: asyncpg.Connection,
+    *,
+    account_id: str,
+    name: str,
+    enabled: bool,
+    spec: dict[str, Any],
+    next_run_at: datetime | None,
+    created_by: int,
+) -> RuleRow:
+    row = await conn.fetchrow(
+        f"""
+        insert into automation_rules as r (account_id, name, enabled, spec, next_run_at, created_by)
+        values ($1, $2, $3, $4, $5, $6)
+        returning {_RULE_COLUMNS}
+        """,  # noqa: S608
+        account_id,
+        name,
+        enabled,
+        spec,
+        next_run_at,
+        created_by,
+    )
+    return _rule(row)
+
+
+async def count_rules(db: Executor, *, account_id: str) -> int:
+    count: int = await db.fetchval(
+        "select count(*) from automation_rules where account_id = $1 and deleted_at is null", account_id
+    )
+    return count
+
+
+async def rule_for_user(db: Executor, *, rule_id: int, user_id: int) -> MemberRule | None:
+    row = await db.fetchrow(
+        f"""
+        select {_RULE_COLUMNS}, m.role
+        from automation_rules r
+        join ad_account_members m on m.account_id = r.account_id and m.user_id = $2
+        where r.id = $1 and r.deleted_at is null
+        """,  # noqa: S608
+        rule_id,
+        user_id,
+    )
+    if row is None:
+        return None
+    values = dict(row)
+    role = values.pop("role")
+    return MemberRule(RuleRow(**values), role)
+
+
+async def rule_by_id(db: Executor, *, rule_id: int) -> RuleRow | None:
+    row = await db.fetchrow(
+        f"select {_RULE_COLUMNS} from automation_rules r where r.id = $1 and r.deleted_at is null",  # noqa: S608
+        rule_id,
+    )
+    return _rule(row) if row is not None else None
+
+
+async def rules_for_user(db: Executor, *, user_id: int, account_id: str | None, enabled: bool | None) -> list[RuleRow]:
+    rows = await db.fetch(
+        f"""
+        select {_RULE_COLUMNS}
+        from automation_rules r
+        join ad_account_members m on m.account_id = r.account_id and m.user_id = $1
+        where r.deleted_at is null
+          and ($2::text is null or r.account_id = $2)
+          and ($3::boolean is null or r.enabled = $3)
+        order by r.account_id, r.id
+        """,  # noqa: S608
+        user_id,
+        account_id,
+        enabled,
+    )
+    return [_rule(row) for row in rows]
+
+
+async def update_rule(
+    conn: asyncpg.Connection,
+    *,
+    rule_id: int,
+    name: str,
+    enabled: bool,
+    spec: dict[str, Any],
+    next_run_at: datetime | None,
+) -> RuleRow:
+    row = await conn.fetchrow(
+        f"""
+        update automation_rules r
+        set name = $2, enabled = $3, spec = $4, next_run_at = $5, version = r.version + 1, updated_at = now()
+        where r.id = $1 and r.deleted_at is null
+        returning {_RULE_COLUMNS}
+        """,  # noqa: S608
+        rule_id,
+        name,
+        enabled,
+        spec,
+        next_run_at,
+    )
+    return _rule(row)
+
+
+async def delete_rule(conn: asyncpg.Connection, *, rule_id: int) -> bool:
+    """Hide the rule and stop its schedule; its runs and actions stay as history."""
+    status: str = await conn.execute(
+        """
+        update automation_rules
+        set deleted_at = now(), enabled = false, next_run_at = null, updated_at = now()
+        where id = $1 and deleted_at is null
+        """,
+        rule_id,
+    )
+    return status == "UPDATE 1"
+
+
+_RULE_OBJECTS_SQL = {
+    "campaign": """
+        select 'campaign' as object_type, o.id as object_id, o.name, o.effective_status as status, o.daily_budget
+        from campaigns o
+        where o.account_id = $1 and o.effective_status = any($2::text[])
+          and ($3::text[] is null or o.id = any($3)) and ($4::text[] is null or o.id = any($4))
+          and ($5::text is null or strpos(lower(o.name), lower($5)) > 0)
+        order by o.id
+    """,
+    "adset": """
+        select 'adset' as object_type, o.id as object_id, o.name, o.effective_status as status, o.daily_budget
+        from adsets o
+        where o.account_id = $1 and o.effective_status = any($2::text[])
+          and ($3::text[] is null or o.id = any($3)) and ($4::text[] is null or o.campaign_id = any($4))
+          and ($5::text is null or strpos(lower(o.name), lower($5)) > 0)
+        order by o.id
+    """,
+    "ad": """
+        select 'ad' as object_type, o.id as object_id, o.name, o.effective_status as status,
+               null::bigint as daily_budget
+        from ads o
+        where o.account_id = $1 and o.effective_status = any($2::text[])
+          and ($3::text[] is null or o.id = any($3)) and ($4::text[] is null or o.campaign_id = any($4))
+          and ($5::text is null or strpos(lower(o.name), lower($5)) > 0)
+        order by o.id
+    """,
+}
+
+
+async def rule_objects(
+    db: Executor,
+    *,
+    account_id: str,
+    level: str,
+    statuses: Sequence[str],
+    object_ids: Sequence[str] | None,
+    campaign_ids: Sequence[str] | None,
+    name_contains: str | None,
+) -> list[RuleObject]:
+    """The objects of `level` a rule's scope names, as stored (the account itself at account level)."""
+    if level == "account":
+        row = await db.fetchrow(
+            """
+            select 'account' as object_type, id as object_id, name, null::text as status, null::bigint as daily_budget
+            from ad_accounts where id = $1
+            """,
+            account_id,
+        )
+        return [RuleObject(**dict(row))] if row is not None else []
+    rows = await db.fetch(
+        _RULE_OBJECTS_SQL[level],
+        account_id,
+        list(statuses),
+        list(object_ids) if object_ids is not None else None,
+        list(campaign_ids) if campaign_ids is not None else None,
+        name_contains,
+    )
+    return [RuleObject(**dict(row)) for row in rows]
+
+
+async def daily_totals(
+    db: Executor, *, account_id: str, level: str, object_ids: Sequence[str] | None, since: date, until: date
+) -> list[DailyTotals]:
+    """The stored daily totals of the account's objects of `level` over [since, until] (all of them when
+    `object_ids` is None)."""
+    rows = await db.fetch(
+        """
+        select i.object_id, i.date, i.spend, i.impressions, i.clicks, i.conversions, i.conversion_value
+        from insights_daily i
+        where i.account_id = $1 and i.level = $2 and i.date between $3 and $4
+          and ($5::text[] is null or i.object_id = any($5))
+        """,
+        account_id,
+        level,
+        since,
+        until,
+        list(object_ids) if object_ids is not None else None,
+    )
+    return [DailyTotals(*row) for row in rows]
+
+
+async def rule_cooldowns(db: Executor, *, rule_id: int) -> dict[str, datetime]:
+    """When the rule last acted on each object."""
+    rows = await db.fetch("select object_id, acted_at from rule_cooldowns where rule_id = $1", rule_id)
+    return {row["object_id"]: row["acted_at"] for row in rows}
+
+
+async def record_cooldowns(
+    conn: asyncpg.Connection, *, rule_id: int, object_ids: Sequence[str], acted_at: datetime
+) -> None:
+    await conn.execute(
+        """
+        insert into rule_cooldowns (rule_id, object_id, acted_at)
+        select $1, object_id, $3 from unnest($2::text[]) as object_id
+        on conflict (rule_id, object_id) do update set acted_at = greatest(rule_cooldowns.acted_at, excluded.acted_at)
+        """,
+        rule_id,
+        list(object_ids),
+        acted_at,
+    )
+
+
+_RUN_COLUMNS = """
+    u.id, u.rule_id, u.account_id, u.run_key, u.trigger, u.rule_version, u.status, u.evaluated, u.matched, u.applied,
+    u.refused, u.failed, u.results, u.error, u.requested_by, u.started_at, u.finished_at
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRunRow:
+    id: int
+    rule_id: int
+    account_id: str
+    run_key: str
+    trigger: str
+    rule_version: int
+    status: str
+    evaluated: int
+    matched: int
+    applied: int
+    refused: int
+    failed: int
+    results: list[dict[str, Any]]
+    error: str | None
+    requested_by: int | None
+    started_at: datetime
+    finished_at: datetime | None
+
+
+async def claim_run(
+    db: Executor,
+    *,
+    rule: RuleRow,
+    run_key: str,
+    trigger: str,
+    requested_by: int | None,
+) -> tuple[RuleRunRow, bool]:
+    """The run for `run_key`: a new one (True), or the one that already has the key (False)."""
+    row = await db.fetchrow(
+        f"""
+        insert into rule_runs as u (rule_id, account_id, run_key, trigger, rule_version, requested_by)
+        values ($1, $2, $3, $4, $5, $6)
+        on conflict (run_key) do nothing
+        returning {_RUN_COLUMNS}
+        """,  # noqa: S608
+        rule.id,
+        rule.account_id,
+        run_key,
+        trigger,
+        rule.version,
+        requested_by,
+    )
+    if row is not None:
+        return RuleRunRow(**dict(row)), True
+    existing = await db.fetchrow(f"select {_RUN_COLUMNS} from rule_runs u where u.run_key = $1", run_key)  # noqa: S608
+    return RuleRunRow(**dict(existing)), False
+
+
+async def finish_run(
+    conn: asyncpg.Connection,
+    *,
+    run_id: int,
+    status: str,
+    evaluated: int,
+    matched: int,
+    applied: int,
+    refused: int,
+    failed: int,
+    results: list[dict[str, Any]],
+    error: str | None,
+) -> RuleRunRow:
+    row = await conn.fetchrow(
+        f"""
+        update rule_runs u
+        set status = $2, evaluated = $3, matched = $4, applied = $5, refused = $6, failed = $7, results = $8,
+            error = $9, finished_at = now()
+        where u.id = $1
+        returning {_RUN_COLUMNS}
+        """,  # noqa: S608
+        run_id,
+        status,
+        evaluated,
+        matched,
+        applied,
+        refused,
+        failed,
+        results,
+        error,
+    )
+    await conn.execute(
+        """
+        update automation_rules set last_run_at = greatest(last_run_at, $2)
+        where id = $1
+        """,
+        row["rule_id"],
+        row["finished_at"],
+    )
+    return RuleRunRow(**dict(row))
+
+
+async def runs_for_rule(db: Executor, *, rule_id: int, before_id: int | None, limit: int) -> list[RuleRunRow]:
+    rows = await db.fetch(
+        f"""
+        select {_RUN_COLUMNS} from rule_runs u
+        where u.rule_id = $1 and ($2::bigint is null or u.id < $2)
+        order by u.id desc
+        limit $3
+        """,  # noqa: S608
+        rule_id,
+        before_id,
+        limit,
+    )
+    return [RuleRunRow(**dict(row)) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class DueRule:
+    rule: RuleRow
+    timezone_name: str
+
+
+async def claim_due_rules(conn: asyncpg.Connection, *, now: datetime, limit: int) -> list[DueRule]:
+    """Enabled rules whose next run is due, locked until the caller's transaction ends (other schedulers skip
+    them)."""
+    rows = await conn.fetch(
+        f"""
+        select {_RULE_COLUMNS}, a.timezone_name
+        from automation_rules r join ad_accounts a on a.id = r.account_id
+        where r.enabled and r.deleted_at is null and r.next_run_at <= $1
+        order by r.next_run_at
+        limit $2
+        for update of r skip locked
+        """,  # noqa: S608
+        now,
+        limit,
+    )
+    due = []
+    for row in rows:
+        values = dict(row)
+        timezone_name = values.pop("timezone_name")
+        due.append(DueRule(RuleRow(**values), timezone_name))
+    return due
+
+
+async def set_next_run(conn: asyncpg.Connection, *, rule_id: int, next_run_at: datetime | None) -> None:
+    await conn.execute("update automation_rules set next_run_at = $2 where id = $1", rule_id, next_run_at)

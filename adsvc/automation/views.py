@@ -1,21 +1,57 @@
-"""HTTP handlers for automation actions (list, detail, revert) and the apply paths the suggestions API and the older
-automation endpoints call: planning refusals, roles, idempotency keys and Graph errors turned into API errors."""
+"""HTTP handlers for automation actions (list, detail, revert) and rules (CRUD, preview, backtest, run, runs), and
+the apply paths the suggestions API and the older automation endpoints call: planning refusals, roles, idempotency
+keys and Graph errors turned into API errors."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError as PydanticValidationError
 
+from adsvc.accounts.queries import account_by_id, account_for_user
 from adsvc.accounts.views import graph_error_to_api
 from adsvc.audit.queries import insert_audit_entry
 from adsvc.automation import queries
 from adsvc.automation.executor import ActionContext, Outcome, apply_step, apply_steps, step_key
 from adsvc.automation.planner import Refusal, revert_step, steps_from_proposal
-from adsvc.automation.schemas import ActionListOut, ActionListQuery, ActionOut, RefusedOut
+from adsvc.automation.rules import next_run_at
+from adsvc.automation.runner import (
+    AccountGone,
+    BacktestPeriodError,
+    RunResult,
+    backtest,
+    decision_out,
+    evaluate,
+    rule_spec,
+    run_rule,
+)
+from adsvc.automation.schemas import (
+    ActionListOut,
+    ActionListQuery,
+    ActionOut,
+    BacktestActionOut,
+    BacktestDayOut,
+    BacktestIn,
+    BacktestOut,
+    RefusedOut,
+    RuleDeletedOut,
+    RuleIn,
+    RuleListOut,
+    RuleListQuery,
+    RuleOut,
+    RulePatch,
+    RulePreviewOut,
+    RuleRunListOut,
+    RuleRunListQuery,
+    RuleRunOut,
+    RuleSpec,
+)
 from adsvc.collection.records import account_number
 from adsvc.crypto import TokenUnreadable
 from adsvc.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
@@ -69,26 +105,7 @@ def refusal_to_api(refusal: Refusal) -> ApiError:
 
 
 def action_out(action: queries.ActionRow) -> ActionOut:
-    return ActionOut(
-        id=action.id,
-        account_id=action.account_id,
-        object_type=action.object_type,  # type: ignore[arg-type]
-        object_id=action.object_id,
-        field=action.field,  # type: ignore[arg-type]
-        before_value=action.before_value,
-        after_value=action.after_value,
-        currency=action.currency,
-        status=action.status,  # type: ignore[arg-type]
-        source=action.source,  # type: ignore[arg-type]
-        source_id=action.source_id,
-        reason=action.reason,
-        reverts_action_id=action.reverts_action_id,
-        error=action.error,
-        requested_by=action.requested_by,
-        created_at=action.created_at,
-        applied_at=action.applied_at,
-        reverted_at=action.reverted_at,
-    )
+    return ActionOut.from_row(action)
 
 
 def action_context(request: web.Request) -> ActionContext:
@@ -300,3 +317,368 @@ async def record_suggestion_applied(request: web.Request, *, suggestion_id: int,
                 request_id=request_id(request),
             )
     return moved
+
+
+# --- automation rules -------------------------------------------------------------------------------------------
+
+rule_routes = Routes(tag="automation rules")
+_RULE_ID: dict[str, type] = {"rule_id": int}
+MAX_RULES_PER_ACCOUNT = 200
+_SPEC_FIELDS = tuple(RuleSpec.model_fields)
+
+
+def rule_out(rule: queries.RuleRow) -> RuleOut:
+    return RuleOut.model_validate(
+        {
+            **rule.spec,
+            "id": rule.id,
+            "account_id": rule.account_id,
+            "name": rule.name,
+            "enabled": rule.enabled,
+            "version": rule.version,
+            "next_run_at": rule.next_run_at,
+            "last_run_at": rule.last_run_at,
+            "created_by": rule.created_by,
+            "created_at": rule.created_at,
+            "updated_at": rule.updated_at,
+        }
+    )
+
+
+def _stored_spec(spec: RuleSpec) -> dict[str, Any]:
+    return spec.model_dump(mode="json", include=set(_SPEC_FIELDS), exclude_none=True)
+
+
+def _first_run(spec: RuleSpec, *, enabled: bool, timezone_name: str) -> datetime | None:
+    return next_run_at(spec.schedule, timezone_name=timezone_name, now=datetime.now(UTC)) if enabled else None
+
+
+async def _member_rule(request: web.Request, rule_id: int, *, act: bool = False) -> queries.MemberRule:
+    found = await queries.rule_for_user(request.app[PG], rule_id=rule_id, user_id=principal(request).user_id)
+    if found is None:
+        raise NotFound("rule not found")
+    if act and found.role not in ACT_ROLES:
+        raise Forbidden("only owners and managers can change or run rules")
+    return found
+
+
+async def _audit_rule(request: web.Request, action: str, rule_id: int, **values: Any) -> None:
+    await insert_audit_entry(
+        request.app[PG],
+        action=action,
+        actor_id=principal(request).user_id,
+        target_type="rule",
+        target_id=str(rule_id),
+        client_addr=client_address(request),
+        request_id=request_id(request),
+        **values,
+    )
+
+
+def _audit_view(rule: queries.RuleRow) -> dict[str, Any]:
+    return {"name": rule.name, "enabled": rule.enabled, "spec": rule.spec, "version": rule.version}
+
+
+@rule_routes.get(
+    "/api/v1/automation/rules",
+    name="automation-rules",
+    summary="Automation rules of your accounts",
+    query=RuleListQuery,
+    response=RuleListOut,
+)
+async def list_rules(request: web.Request, query: RuleListQuery) -> web.Response:
+    rules = await queries.rules_for_user(
+        request.app[PG],
+        user_id=principal(request).user_id,
+        account_id=account_number(query.account_id) if query.account_id else None,
+        enabled=query.enabled,
+    )
+    return json_response(RuleListOut(data=[rule_out(rule) for rule in rules]))
+
+
+@rule_routes.post(
+    "/api/v1/automation/rules",
+    name="create-automation-rule",
+    summary="Create a rule (owners and managers): scope, AND/OR conditions over metric windows, a minimum spend, an "
+    "action (pause, activate, change budget within caps, notify), a cooldown and a schedule",
+    body=RuleIn,
+    response=RuleOut,
+    status=201,
+    errors=(403, 409, 422),
+)
+async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
+    pg = request.app[PG]
+    account = await account_for_user(pg, account_id=account_number(body.account_id), user_id=principal(request).user_id)
+    if account is None:
+        # the same answer whether the account exists or not: no probing for other tenants' ids
+        raise ValidationFailed.field(("body", "account_id"), "no such ad account", kind="unknown_account")
+    if account.role not in ACT_ROLES:
+        raise Forbidden("only owners and managers can create rules")
+    spec = RuleSpec.model_validate(body.model_dump(include=set(_SPEC_FIELDS)))
+    async with pg.acquire() as conn, conn.transaction():
+        # one creator at a time per account, so the cap holds under concurrent requests
+        await conn.execute("select pg_advisory_xact_lock(hashtextextended('rules:' || $1, 0))", account.id)
+        if await queries.count_rules(conn, account_id=account.id) >= MAX_RULES_PER_ACCOUNT:
+            raise Conflict(f"an account has at most {MAX_RULES_PER_ACCOUNT} rules", code="too_many_rules")
+        rule = await queries.insert_rule(
+            conn,
+            account_id=account.id,
+            name=body.name,
+            enabled=body.enabled,
+            spec=_stored_spec(spec),
+            next_run_at=_first_run(spec, enabled=body.enabled, timezone_name=account.timezone_name),
+            created_by=principal(request).user_id,
+        )
+        await insert_audit_entry(
+            conn,
+            action="rule.create",
+            actor_id=principal(request).user_id,
+            target_type="rule",
+            target_id=str(rule.id),
+            after=_audit_view(rule),
+            details={"account_id": rule.account_id},
+            client_addr=client_address(request),
+            request_id=request_id(request),
+        )
+    return json_response(rule_out(rule), status=201)
+
+
+@rule_routes.get(
+    "/api/v1/automation/rules/{rule_id}",
+    name="automation-rule",
+    summary="One rule with its spec and schedule",
+    response=RuleOut,
+    errors=(404,),
+    path_params=_RULE_ID,
+)
+async def get_rule(request: web.Request, rule_id: int) -> web.Response:
+    return json_response(rule_out((await _member_rule(request, rule_id)).rule))
+
+
+@rule_routes.route(
+    "PATCH",
+    "/api/v1/automation/rules/{rule_id}",
+    name="update-automation-rule",
+    summary="Change a rule (owners and managers); the fields given replace the stored ones and the result is "
+    "validated as a whole",
+    body=RulePatch,
+    response=RuleOut,
+    errors=(403, 404, 422),
+    path_params=_RULE_ID,
+)
+async def update_rule(request: web.Request, body: RulePatch, rule_id: int) -> web.Response:
+    before = (await _member_rule(request, rule_id, act=True)).rule
+    given = body.model_fields_set
+    for name in given:
+        if getattr(body, name) is None:
+            raise ValidationFailed.field(("body", name), f"{name} cannot be null")
+    merged = {**rule_spec(before).model_dump(), **body.model_dump(include=given & set(_SPEC_FIELDS))}
+    try:
+        spec = RuleSpec.model_validate(merged)
+    except PydanticValidationError as exc:
+        raise ValidationFailed(
+            "the rule would not be valid with these changes",
+            details=[{"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]} for err in exc.errors()],
+        ) from None
+    enabled = before.enabled if body.enabled is None else body.enabled
+    account = await account_by_id(request.app[PG], account_id=before.account_id)
+    if account is None:
+        raise NotFound("rule not found")
+    schedule_changed = "schedule" in given or enabled != before.enabled
+    next_run = (
+        _first_run(spec, enabled=enabled, timezone_name=account.timezone_name)
+        if schedule_changed
+        else before.next_run_at
+    )
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        rule = await queries.update_rule(
+            conn, rule_id=rule_id, name=body.name or before.name, enabled=enabled, spec=_stored_spec(spec),
+            next_run_at=next_run,
+        )  # fmt: skip
+        await insert_audit_entry(
+            conn,
+            action="rule.update",
+            actor_id=principal(request).user_id,
+            target_type="rule",
+            target_id=str(rule_id),
+            before=_audit_view(before),
+            after=_audit_view(rule),
+            details={"account_id": rule.account_id},
+            client_addr=client_address(request),
+            request_id=request_id(request),
+        )
+    return json_response(rule_out(rule))
+
+
+@rule_routes.route(
+    "DELETE",
+    "/api/v1/automation/rules/{rule_id}",
+    name="delete-automation-rule",
+    summary="Delete a rule (owners and managers): it stops, and its runs and actions stay as history",
+    response=RuleDeletedOut,
+    errors=(403, 404),
+    path_params=_RULE_ID,
+)
+async def delete_rule(request: web.Request, rule_id: int) -> web.Response:
+    before = (await _member_rule(request, rule_id, act=True)).rule
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        if not await queries.delete_rule(conn, rule_id=rule_id):
+            raise NotFound("rule not found")
+        await insert_audit_entry(
+            conn,
+            action="rule.delete",
+            actor_id=principal(request).user_id,
+            target_type="rule",
+            target_id=str(rule_id),
+            before=_audit_view(before),
+            details={"account_id": before.account_id},
+            client_addr=client_address(request),
+            request_id=request_id(request),
+        )
+    return json_response(RuleDeletedOut(id=rule_id, deleted=True))
+
+
+@rule_routes.post(
+    "/api/v1/automation/rules/{rule_id}/preview",
+    name="preview-automation-rule",
+    summary="What the rule would do now, without acting: every matched object with its condition values and the "
+    "exact change (field, before -> after) or why none would be made",
+    response=RulePreviewOut,
+    errors=(404,),
+    path_params=_RULE_ID,
+)
+async def preview_rule(request: web.Request, rule_id: int) -> web.Response:
+    rule = (await _member_rule(request, rule_id)).rule
+    try:
+        evaluation = await evaluate(request.app[PG], rule)
+    except AccountGone:
+        raise NotFound("rule not found") from None
+    return json_response(
+        RulePreviewOut(
+            rule_id=rule.id,
+            account_id=rule.account_id,
+            today=evaluation.today,
+            evaluated=evaluation.evaluated,
+            matched=len(evaluation.decisions),
+            decisions=[decision_out(d) for d in evaluation.decisions],
+        )
+    )
+
+
+@rule_routes.post(
+    "/api/v1/automation/rules/{rule_id}/backtest",
+    name="backtest-automation-rule",
+    summary="Replay the rule over stored history: what it would have done on each day (default: the last 30 days)",
+    body=BacktestIn,
+    response=BacktestOut,
+    errors=(404, 422),
+    path_params=_RULE_ID,
+)
+async def backtest_rule(request: web.Request, body: BacktestIn, rule_id: int) -> web.Response:
+    rule = (await _member_rule(request, rule_id)).rule
+    try:
+        result = await backtest(request.app[PG], rule, since=body.since, until=body.until)
+    except BacktestPeriodError as exc:
+        raise ValidationFailed.field(("body", "since"), str(exc), code="invalid_period") from None
+    except AccountGone:
+        raise NotFound("rule not found") from None
+    days = [
+        BacktestDayOut(
+            date=day.date,
+            matched=day.matched,
+            actions=[
+                BacktestActionOut(
+                    object_type=a.object.object_type,
+                    object_id=a.object.object_id,
+                    object_name=a.object.name,
+                    field=a.field,  # type: ignore[arg-type]
+                    before=a.before,
+                    after=a.after,
+                    why=a.why,
+                    spend_after=None if a.spend_after is None else float(a.spend_after),
+                )
+                for a in day.actions
+            ],
+        )
+        for day in result.replay.days
+    ]
+    actions = [a for day in result.replay.days for a in day.actions]
+    saved = sum((a.spend_after for a in actions if a.spend_after is not None), Decimal(0))
+    return json_response(
+        BacktestOut(
+            rule_id=rule.id,
+            account_id=rule.account_id,
+            currency=result.account.currency,
+            since=result.since,
+            until=result.until,
+            evaluated_objects=result.evaluated,
+            days_with_actions=sum(1 for day in result.replay.days if day.actions),
+            actions=len(actions),
+            spend_after_pauses=float(saved),
+            assumptions=list(result.replay.assumptions),
+            days=days,
+        )
+    )
+
+
+def run_out(result: RunResult) -> RuleRunOut:
+    run = result.run
+    return RuleRunOut.model_validate(
+        {
+            "id": run.id,
+            "rule_id": run.rule_id,
+            "account_id": run.account_id,
+            "trigger": run.trigger,
+            "rule_version": run.rule_version,
+            "status": run.status,
+            "evaluated": run.evaluated,
+            "matched": run.matched,
+            "applied": run.applied,
+            "refused": run.refused,
+            "failed": run.failed,
+            "results": run.results,
+            "error": run.error,
+            "requested_by": run.requested_by,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "replayed": result.replayed,
+        }
+    )
+
+
+@rule_routes.post(
+    "/api/v1/automation/rules/{rule_id}/run",
+    name="run-automation-rule",
+    summary="Evaluate the rule now and act on what matches (owners and managers), once per Idempotency-Key; the run "
+    "records every decision and action",
+    response=RuleRunOut,
+    errors=(403, 404, 409, 422),
+    path_params=_RULE_ID,
+)
+async def run_rule_now(request: web.Request, rule_id: int) -> web.Response:
+    rule = (await _member_rule(request, rule_id, act=True)).rule
+    run_key = f"manual:{rule.id}:" + idempotency_scope(request, default=f"request:{uuid.uuid4().hex}")
+    result = await run_rule(action_context(request), rule, run_key=run_key, trigger="manual")
+    return json_response(run_out(result))
+
+
+@rule_routes.get(
+    "/api/v1/automation/rules/{rule_id}/runs",
+    name="automation-rule-runs",
+    summary="A rule's runs, newest first, with what each decided per object; keyset pages",
+    query=RuleRunListQuery,
+    response=RuleRunListOut,
+    errors=(404,),
+    path_params=_RULE_ID,
+)
+async def list_rule_runs(request: web.Request, query: RuleRunListQuery, rule_id: int) -> web.Response:
+    await _member_rule(request, rule_id)
+    runs = await queries.runs_for_rule(request.app[PG], rule_id=rule_id, before_id=query.before_id,
+                                       limit=query.limit + 1)  # fmt: skip
+    page = runs[: query.limit]
+    return json_response(
+        RuleRunListOut(
+            data=[run_out(RunResult(run, replayed=False)) for run in page],
+            next_before_id=page[-1].id if len(runs) > query.limit else None,
+        )
+    )

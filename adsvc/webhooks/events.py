@@ -24,6 +24,7 @@ Event = Literal[
     "suggestion.created",
     "action.applied",
     "action.failed",
+    "rule.triggered",
     "sync.failed",
     "alert.ctr_drop",
     "alert.spend_spike",
@@ -34,6 +35,7 @@ EVENTS: Final[tuple[str, ...]] = (
     "suggestion.created",
     "action.applied",
     "action.failed",
+    "rule.triggered",
     "sync.failed",
     "alert.ctr_drop",
     "alert.spend_spike",
@@ -120,6 +122,12 @@ def summary(event: str, account_id: str | None, data: Any) -> str:
     if event in ("action.applied", "action.failed"):
         verb = "applied" if event == "action.applied" else "failed"
         return f"Action {verb} on {account}: {info.get('summary') or info.get('kind') or 'see adsvc'}"
+    if event == "rule.triggered":
+        matched = info.get("objects") or []
+        names = ", ".join(str(o.get("object_name") or o.get("object_id")) for o in matched[:5] if isinstance(o, dict))
+        more = f" and {len(matched) - 5} more" if len(matched) > 5 else ""
+        note = f": {info['message']}" if info.get("message") else ""
+        return f"Rule {info.get('rule_name')!r} matched {len(matched)} object(s) in {account}{note} ({names}{more})"
     if event == "test":
         return "Test delivery from adsvc: this webhook works"
     return f"{event} on {account}"
