@@ -27,6 +27,7 @@ from adsvc.automation.schemas import (
     RuleSpec,
 )
 from adsvc.campaigns.metrics import Totals, derive
+from adsvc.suggestions.engine import Thresholds
 
 # (days before today where the window starts, days before today where it ends)
 WINDOW_OFFSETS: Mapping[str, tuple[int, int]] = {
@@ -388,3 +389,90 @@ def replay(
         f"the cooldown of {spec.cooldown_minutes} minutes is counted as {cooldown_days} whole day(s)",
     )
     return Replay(tuple(days), assumptions)
+
+
+# --- the older service's automation endpoints as rules ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    key: str
+    name: str
+    description: str
+    spec: RuleSpec
+
+
+def presets(thresholds: Thresholds | None = None) -> list[Preset]:
+    """`pause-underperforming` and `optimize-budgets` as rules, with the suggestion engine's defaults (the older
+    service's). The reallocation plan moves budget between campaigns at once, so it stays a suggestion."""
+    t = thresholds or Thresholds()
+    ctr, cpa, spend = float(t.ctr_threshold), float(t.cpa_threshold), float(t.min_spend)
+    excellent = float(t.ctr_threshold * t.excellent_ctr_factor)
+    under = {
+        "any": [
+            {"metric": "ctr", "window": "last_7d", "operator": "lt", "value": ctr},
+            {"metric": "cpa", "window": "last_7d", "operator": "gt", "value": cpa},
+        ]
+    }
+    strong = {
+        "all": [
+            {"metric": "ctr", "window": "last_7d", "operator": "gte", "value": excellent},
+            {
+                "any": [
+                    {"metric": "cpa", "window": "last_7d", "operator": "lte", "value": cpa},
+                    {"metric": "conversions", "window": "last_7d", "operator": "lt", "value": 1},
+                ]
+            },
+        ]
+    }
+    step = t.budget_step_percent
+    daily = {"type": "daily", "at": "09:00"}
+    return [
+        Preset(
+            "pause-underperforming",
+            "Pause underperformers",
+            f"Pause ACTIVE campaigns that spent {spend:g}+ over the last 7 days with CTR under {ctr:g}% or CPA over "
+            f"{cpa:g} (POST /api/v1/automation/pause-underperforming)",
+            RuleSpec.model_validate(
+                {
+                    "scope": {"level": "campaign"},
+                    "conditions": under,
+                    "min_spend": spend,
+                    "action": {"type": "pause"},
+                    "schedule": daily,
+                }
+            ),
+        ),
+        Preset(
+            "optimize-budgets-raise",
+            "Raise the budget of excellent campaigns",
+            f"+{step}% daily budget for campaigns with CTR of {excellent:g}%+ and CPA within {cpa:g} over the last "
+            f"7 days (the raise half of POST /api/v1/automation/optimize-budgets)",
+            RuleSpec.model_validate(
+                {
+                    "scope": {"level": "campaign"},
+                    "conditions": strong,
+                    "min_spend": spend,
+                    "action": {"type": "change_budget", "percent": step},
+                    "schedule": daily,
+                    "cooldown_minutes": 24 * 60,
+                }
+            ),
+        ),
+        Preset(
+            "optimize-budgets-lower",
+            "Lower the budget of weak campaigns",
+            f"-{step}% daily budget for campaigns with CTR under {ctr:g}% or CPA over {cpa:g} over the last 7 days "
+            f"(the cut half of POST /api/v1/automation/optimize-budgets)",
+            RuleSpec.model_validate(
+                {
+                    "scope": {"level": "campaign"},
+                    "conditions": under,
+                    "min_spend": spend,
+                    "action": {"type": "change_budget", "percent": -step},
+                    "schedule": daily,
+                    "cooldown_minutes": 24 * 60,
+                }
+            ),
+        ),
+    ]

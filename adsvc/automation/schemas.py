@@ -445,3 +445,14 @@ class BacktestOut(BaseModel):
     spend_after_pauses: float = Field(description="Sum of spend_after over the pauses: what pausing would have saved")
     assumptions: list[str]
     days: list[BacktestDayOut] = Field(description="Every day of the period, in order")
+
+
+class RulePresetOut(BaseModel):
+    key: str
+    name: str
+    description: str
+    spec: RuleSpec = Field(description="POST it to /api/v1/automation/rules with an account_id and a name")
+
+
+class RulePresetListOut(BaseModel):
+    data: list[RulePresetOut]

@@ -20,7 +20,7 @@ from adsvc.audit.queries import insert_audit_entry
 from adsvc.automation import queries
 from adsvc.automation.executor import ActionContext, Outcome, apply_step, apply_steps, step_key
 from adsvc.automation.planner import Refusal, revert_step, steps_from_proposal
-from adsvc.automation.rules import next_run_at
+from adsvc.automation.rules import next_run_at, presets
 from adsvc.automation.runner import (
     AccountGone,
     BacktestPeriodError,
@@ -46,6 +46,8 @@ from adsvc.automation.schemas import (
     RuleListQuery,
     RuleOut,
     RulePatch,
+    RulePresetListOut,
+    RulePresetOut,
     RulePreviewOut,
     RuleRunListOut,
     RuleRunListQuery,
@@ -394,6 +396,20 @@ async def list_rules(request: web.Request, query: RuleListQuery) -> web.Response
         enabled=query.enabled,
     )
     return json_response(RuleListOut(data=[rule_out(rule) for rule in rules]))
+
+
+@rule_routes.get(
+    "/api/v1/automation/rule-presets",
+    name="automation-rule-presets",
+    summary="The older service's pause-underperforming and optimize-budgets endpoints as rule specs to start from",
+    response=RulePresetListOut,
+)
+async def list_rule_presets(request: web.Request) -> web.Response:
+    return json_response(
+        RulePresetListOut(
+            data=[RulePresetOut(key=p.key, name=p.name, description=p.description, spec=p.spec) for p in presets()]
+        )
+    )
 
 
 @rule_routes.post(

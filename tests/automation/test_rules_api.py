@@ -15,7 +15,7 @@ from accounts.helpers import new_caller, run_worker_burst
 from arq.connections import ArqRedis
 from automation.world import World, add_member
 
-from adsvc.keys import PG
+from adsvc.keys import AGENTS, PG
 from jobs.rules import run_scheduled_rule, schedule_due_rules
 
 RULES = "/api/v1/automation/rules"
@@ -416,3 +416,44 @@ async def test_notify_rules_deliver_a_signed_rule_triggered_event_and_touch_noth
     message = orjson.loads(hit.body)
     assert f"Rule 'Pause low CTR' matched {len(expected)} object(s)" in message["text"]
     assert "check these" in message["text"]
+
+
+async def test_the_pause_underperforming_preset_picks_what_the_older_endpoint_picks(world):
+    listed = await world.client.get("/api/v1/automation/rule-presets", headers=world.owner.headers)
+    assert listed.status == 200
+    presets = {p["key"]: p for p in (await listed.json())["data"]}
+    assert set(presets) == {"pause-underperforming", "optimize-budgets-raise", "optimize-budgets-lower"}
+    rule = await create(world, {**presets["pause-underperforming"]["spec"], "account_id": world.account_id,
+                                "name": "From the preset"})  # fmt: skip
+    preview = await (await call(world, rule["id"], "preview")).json()
+    legacy = await (await world.post("/api/v1/automation/pause-underperforming",
+                                     json={"account_id": world.account_id})).json()  # fmt: skip
+    assert legacy["total"] >= 1
+    assert {d["object_id"] for d in preview["decisions"]} == {s["object_id"] for s in legacy["suggestions"]}
+    for key in ("optimize-budgets-raise", "optimize-budgets-lower"):
+        created = await create(world, {**presets[key]["spec"], "account_id": world.account_id, "name": key})
+        assert (await call(world, created["id"], "preview")).status == 200
+
+
+async def test_a_run_for_an_account_we_cannot_act_for_is_recorded_as_failed(world):
+    ctrs = await active_campaign_ctrs(world)
+    rule = await create(world, pause_rule(world, between([ctr for ctr, _ in ctrs.values()])))
+    saved = await world.db.fetchval("select token_ciphertext from ad_accounts where id = $1", world.account_id)
+    world.client.app[AGENTS].invalidate(world.account_id)
+    await world.db.execute("update ad_accounts set token_ciphertext = 'not a sealed token' where id = $1",
+                           world.account_id)  # fmt: skip
+    try:
+        writes = world.writes
+        run = await (await call(world, rule["id"], "run")).json()
+        assert run["status"] == "failed" and run["applied"] == 0 and run["failed"] >= 1
+        assert "could not act for the account" in run["error"] and world.writes == writes
+        assert run["results"][0]["refusal"]["code"] == "failed"
+        assert all(r["refusal"]["code"] == "not_attempted" for r in run["results"][1:])
+        assert await world.db.fetchval("select count(*) from actions where account_id = $1", world.account_id) == 0
+        audit = await world.db.fetchrow(
+            "select outcome, details from audit_log where action = 'rule.run' and target_id = $1", str(rule["id"])
+        )
+        assert audit["outcome"] == "failure" and audit["details"]["status"] == "failed"
+    finally:
+        await world.db.execute("update ad_accounts set token_ciphertext = $2 where id = $1", world.account_id, saved)
+        world.client.app[AGENTS].invalidate(world.account_id)
