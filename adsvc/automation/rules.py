@@ -26,7 +26,7 @@ from adsvc.automation.schemas import (
     RuleConditionGroup,
     RuleSpec,
 )
-from adsvc.campaigns.metrics import Totals, derive
+from adsvc.campaigns.metrics import Totals, derived
 from adsvc.suggestions.engine import Thresholds
 
 # (days before today where the window starts, days before today where it ends)
@@ -99,13 +99,30 @@ class Series:
         self._sums: list[list[Any]] = [[_ZERO] * (days + 1), [0] * (days + 1), [0] * (days + 1),
                                        [_ZERO] * (days + 1), [_ZERO] * (days + 1)]  # fmt: skip
 
-    def _index(self, day: date) -> int:
-        return min(max((day - self.start).days, 0), len(self._sums[0]) - 1)
-
     def totals(self, since: date, until: date) -> Totals:
-        lo, hi = self._index(since), self._index(until + timedelta(days=1))
-        spend, impressions, clicks, conversions, value = (s[hi] - s[lo] for s in self._sums)
-        return Totals(spend, impressions, clicks, 0, conversions, value)
+        return self.totals_between((since - self.start).days, (until - self.start).days + 1)
+
+    def totals_between(self, lo: int, hi: int) -> Totals:
+        """Totals of the days at offsets [lo, hi) from `start` (days outside the series count as zero)."""
+        last = len(self._sums[0]) - 1
+        lo = 0 if lo < 0 else last if lo > last else lo
+        hi = 0 if hi < 0 else last if hi > last else hi
+        spend, impressions, clicks, conversions, value = self._sums
+        return Totals(
+            spend[hi] - spend[lo],
+            impressions[hi] - impressions[lo],
+            clicks[hi] - clicks[lo],
+            0,
+            conversions[hi] - conversions[lo],
+            value[hi] - value[lo],
+        )
+
+    def spend_between(self, lo: int, hi: int) -> Decimal:
+        last = len(self._sums[0]) - 1
+        lo = 0 if lo < 0 else last if lo > last else lo
+        hi = 0 if hi < 0 else last if hi > last else hi
+        spend: Decimal = self._sums[0][hi] - self._sums[0][lo]
+        return spend
 
     @classmethod
     def build(cls, rows: Iterable[DailyTotals], *, start: date, end: date) -> dict[str, Series]:
@@ -142,8 +159,7 @@ _EMPTY = Series(date(2000, 1, 1), 0)
 def metric_value(metric: str, totals: Totals) -> Decimal | None:
     if metric in _ADDITIVE:
         return Decimal(getattr(totals, metric))
-    value: Decimal | None = getattr(derive(totals), metric)
-    return value
+    return derived(metric, totals)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +199,32 @@ class Judge:
         self.min_spend = Decimal(str(spec.min_spend))
         self.basis = WINDOW_OFFSETS[basis_window(spec)]
         self._thresholds = {id(c): Decimal(str(c.value)) for c in spec.conditions.leaves()}
+
+    def matches(self, series: Series | None, today: date) -> bool:
+        """Whether the rule holds for this series today: the verdict's `matched`, without explaining it (a replay
+        asks this of every object on every day, and explains only the matches)."""
+        series = series or _EMPTY
+        offset = (today - series.start).days
+        if self.min_spend and series.spend_between(offset - self.basis[0], offset - self.basis[1] + 1) < self.min_spend:
+            return False
+        return self._holds(self.spec.conditions, series, offset, {})
+
+    def _holds(self, group: RuleConditionGroup, series: Series, offset: int, cache: dict[str, Totals]) -> bool:
+        results = (
+            self._holds(item, series, offset, cache)
+            if isinstance(item, RuleConditionGroup)
+            else self._leaf_holds(item, series, offset, cache)
+            for item in group.items
+        )
+        return all(results) if group.all is not None else any(results)
+
+    def _leaf_holds(self, condition: RuleCondition, series: Series, offset: int, cache: dict[str, Totals]) -> bool:
+        totals = cache.get(condition.window)
+        if totals is None:
+            start, end = WINDOW_OFFSETS[condition.window]
+            totals = cache[condition.window] = series.totals_between(offset - start, offset - end + 1)
+        value = metric_value(condition.metric, totals)
+        return value is not None and _OPERATORS[condition.operator][0](value, self._thresholds[id(condition)])
 
     def __call__(self, obj: RuleObject, series: Series | None, today: date) -> Verdict:
         series = series or _EMPTY
@@ -354,10 +396,10 @@ def replay(
                 continue
             if sim.quiet_until is not None and day < sim.quiet_until:
                 continue
+            if not judge.matches(series.get(obj.object_id), day):
+                continue
             current = RuleObject(obj.object_type, obj.object_id, obj.name, sim.status, sim.daily_budget)
             verdict = judge(current, series.get(obj.object_id), day)
-            if not verdict.matched:
-                continue
             matched += 1
             try:
                 step = decide(spec, verdict, cooled_until=None, now=datetime.min)

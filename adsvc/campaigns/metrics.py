@@ -6,6 +6,7 @@ and frequency are not additive, so totals over several days or objects carry nei
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Protocol
@@ -68,12 +69,27 @@ def _div(numerator: Decimal, denominator: Decimal | int, quantum: Decimal) -> De
     return (Decimal(numerator) / Decimal(denominator)).quantize(quantum, rounding=ROUND_HALF_UP)
 
 
+_RATIOS: dict[str, Callable[[Totals], Decimal | None]] = {
+    "ctr": lambda t: _div(Decimal(t.clicks) * 100, t.impressions, _RATIO),
+    "cpc": lambda t: _div(t.spend, t.clicks, _MONEY),
+    "cpm": lambda t: _div(t.spend * 1000, t.impressions, _MONEY),
+    "cpa": lambda t: _div(t.spend, t.conversions, _MONEY),
+    "roas": lambda t: _div(t.conversion_value, t.spend, _RATIO),
+}
+RATIO_NAMES = frozenset(_RATIOS)
+
+
+def derived(name: str, totals: Totals) -> Decimal | None:
+    """One derived ratio (ctr, cpc, cpm, cpa or roas), exactly as `derive` computes it."""
+    return _RATIOS[name](totals)
+
+
 def derive(totals: Totals) -> Derived:
     return Derived(
-        ctr=_div(Decimal(totals.clicks) * 100, totals.impressions, _RATIO),
-        cpc=_div(totals.spend, totals.clicks, _MONEY),
-        cpm=_div(totals.spend * 1000, totals.impressions, _MONEY),
-        cpa=_div(totals.spend, totals.conversions, _MONEY),
-        roas=_div(totals.conversion_value, totals.spend, _RATIO),
+        ctr=derived("ctr", totals),
+        cpc=derived("cpc", totals),
+        cpm=derived("cpm", totals),
+        cpa=derived("cpa", totals),
+        roas=derived("roas", totals),
         frequency=_div(Decimal(totals.impressions), totals.reach, _RATIO) if totals.reach else None,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -240,3 +241,29 @@ def test_replay_budget_changes_compound_and_wait_out_the_cooldown():
     changes = [((d.date - start).days, a.before, a.after) for d in result.days for a in d.actions]
     # every other day (two-day cooldown), +10 % each time, capped at 14,000 and then no change to make
     assert changes == [(0, "10000", "11000"), (2, "11000", "12100"), (4, "12100", "13310"), (6, "13310", "14000")]
+
+
+def test_the_replays_fast_check_agrees_with_the_explained_verdict():
+    """`Judge.matches` (what a replay asks of every object-day) and the full verdict never disagree."""
+    rng = random.Random(7)
+    metrics = ["spend", "impressions", "clicks", "ctr", "cpc", "cpm", "conversions", "cpa", "roas"]
+    windows = ["today", "yesterday", "last_3d", "last_7d", "last_14d"]
+    start = TODAY - timedelta(days=60)
+    rows = [
+        day(str(obj), start + timedelta(days=n), spend=str(rng.randint(0, 40)), impressions=rng.choice([0, 500, 2000]),
+            clicks=rng.randint(0, 40), conversions=str(rng.choice([0, 0, 1, 2])), value=str(rng.randint(0, 200)))
+        for obj in range(12) for n in range(61) if rng.random() > 0.1
+    ]  # fmt: skip
+    data = series(*rows, start=start)
+    for _ in range(40):
+        leaves = [
+            {"metric": rng.choice(metrics), "window": rng.choice(windows), "operator": rng.choice(["lt", "gte"]),
+             "value": rng.choice([0.5, 1, 2, 20, 50, 800])}
+            for _ in range(4)
+        ]  # fmt: skip
+        rule = spec(conditions={"any": [{"all": leaves[:2]}, {"all": leaves[2:]}]}, min_spend=rng.choice([0, 30]))
+        judge = Judge(rule)
+        for obj in range(12):
+            for offset in range(0, 30, 3):
+                when = TODAY - timedelta(days=offset)
+                assert judge.matches(data.get(str(obj)), when) == judge(campaign(), data.get(str(obj)), when).matched
