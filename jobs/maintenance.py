@@ -1,4 +1,4 @@
-"""Housekeeping jobs: the worker heartbeat the status page reads."""
+"""Housekeeping jobs: the worker heartbeat the status page reads, and planned actions nobody will finish."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import socket
 import time
 from typing import Any
 
+from adsvc.automation.executor import abandon_stale_actions
 from adsvc.status.workers import WorkerBeat, record_heartbeat
 
 
@@ -21,3 +22,8 @@ async def heartbeat(ctx: dict[str, Any]) -> dict[str, Any]:
     )
     await record_heartbeat(ctx["app_redis"], beat)
     return {"worker_id": beat.worker_id, "beat_at": beat.beat_at}
+
+
+async def sweep_stale_actions(ctx: dict[str, Any]) -> dict[str, Any]:
+    abandoned = await abandon_stale_actions(ctx["pg"])
+    return {"abandoned": [action.id for action in abandoned]}

@@ -18,7 +18,7 @@ from jobs.collection import (
     sync_structure,
 )
 from jobs.context import shutdown, startup
-from jobs.maintenance import heartbeat
+from jobs.maintenance import heartbeat, sweep_stale_actions
 from jobs.rules import run_scheduled_rule, schedule_due_rules
 from jobs.suggestions import generate_suggestions
 from jobs.webhooks import WEBHOOK_FUNCTIONS, schedule_alert_checks
@@ -55,6 +55,7 @@ class WorkerSettings:
         cron(schedule_recent_insights, minute=7, second=0, timeout=60),
         cron(schedule_lookback_insights, hour=3, minute=17, second=0, timeout=60),
         cron(schedule_due_rules, second=30, timeout=60),
+        cron(sweep_stale_actions, minute=_every(10), second=45, timeout=60),
         cron(schedule_alert_checks, hour={7, 19}, minute=23, second=0, timeout=60),
     ]
     on_startup = startup

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -102,11 +102,19 @@ async def _emit(ctx: ActionContext, action: queries.ActionRow) -> None:
         log.exception("could not emit %s for action %s", event, action.id)
 
 
-async def _audit(conn: asyncpg.Connection, ctx: ActionContext, action: queries.ActionRow, *, outcome: str) -> None:
+async def _audit(
+    conn: asyncpg.Connection,
+    action: queries.ActionRow,
+    *,
+    outcome: str,
+    actor_id: int | None,
+    client_addr: str | None = None,
+    request_id: str | None = None,
+) -> None:
     await insert_audit_entry(
         conn,
         action="action.revert" if action.reverts_action_id else "action.apply",
-        actor_id=ctx.actor_id,
+        actor_id=actor_id,
         target_type=action.object_type,
         target_id=action.object_id,
         outcome=outcome,
@@ -122,8 +130,8 @@ async def _audit(conn: asyncpg.Connection, ctx: ActionContext, action: queries.A
             "reason": action.reason,
             "error": action.error,
         },
-        client_addr=ctx.client_addr,
-        request_id=ctx.request_id,
+        client_addr=client_addr,
+        request_id=request_id,
     )
 
 
@@ -173,7 +181,8 @@ async def apply_step(
     except (GraphError, CircuitOpen) as exc:
         async with ctx.pg.acquire() as conn, conn.transaction():
             failed = await queries.mark_failed(conn, action_id=action.id, error=str(exc))
-            await _audit(conn, ctx, failed, outcome="failure")
+            await _audit(conn, failed, outcome="failure", actor_id=ctx.actor_id, client_addr=ctx.client_addr,
+                         request_id=ctx.request_id)  # fmt: skip
         await _emit(ctx, failed)
         return Outcome(failed, error=exc)
     async with ctx.pg.acquire() as conn, conn.transaction():
@@ -183,7 +192,8 @@ async def apply_step(
         )
         if reverts_action_id is not None:
             await queries.mark_reverted(conn, action_id=reverts_action_id)
-        await _audit(conn, ctx, applied, outcome="success")
+        await _audit(conn, applied, outcome="success", actor_id=ctx.actor_id, client_addr=ctx.client_addr,
+                     request_id=ctx.request_id)  # fmt: skip
     await _emit(ctx, applied)
     return Outcome(applied)
 
@@ -218,3 +228,20 @@ async def apply_steps(
 
 def step_key(scope: str, step: Step) -> str:
     return f"{scope}:{step.object_type}:{step.object_id}:{step.field}"
+
+
+# A Graph write answers within the client's timeout and retries (minutes at most); a planned action this old was
+# left by a process that stopped before recording the answer.
+STALE_PLANNED_AFTER = timedelta(minutes=30)
+
+
+async def abandon_stale_actions(pg: asyncpg.Pool, *, now: datetime | None = None) -> list[queries.ActionRow]:
+    """Record planned actions nobody will finish as failed (with an audit entry each). Whether Meta applied them is
+    unknown here; the next structure sync stores what Meta holds."""
+    cutoff = (now or datetime.now(UTC)) - STALE_PLANNED_AFTER
+    error = "abandoned: the process stopped before Meta's answer was recorded; the next structure sync shows the state"
+    async with pg.acquire() as conn, conn.transaction():
+        abandoned = await queries.abandon_planned(conn, created_before=cutoff, error=error)
+        for action in abandoned:
+            await _audit(conn, action, outcome="failure", actor_id=None)
+    return abandoned

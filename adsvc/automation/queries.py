@@ -191,6 +191,21 @@ async def mark_failed(conn: asyncpg.Connection, *, action_id: int, error: str) -
     return ActionRow(**dict(row))
 
 
+async def abandon_planned(conn: asyncpg.Connection, *, created_before: datetime, error: str) -> list[ActionRow]:
+    """Planned actions older than `created_before` (their process stopped between claiming the key and recording
+    Meta's answer) marked failed, so they no longer hold a cooldown or a budget-change slot as if pending."""
+    rows = await conn.fetch(
+        f"""
+        update actions x set status = 'failed', error = $2
+        where x.status = 'planned' and x.created_at < $1
+        returning {_COLUMNS}
+        """,  # noqa: S608
+        created_before,
+        error,
+    )
+    return [ActionRow(**dict(row)) for row in rows]
+
+
 async def mark_reverted(conn: asyncpg.Connection, *, action_id: int) -> None:
     await conn.execute(
         "update actions set status = 'reverted', reverted_at = now() where id = $1 and status = 'applied'", action_id

@@ -7,6 +7,9 @@ from __future__ import annotations
 from accounts.helpers import new_caller
 from automation.world import add_member
 
+from adsvc.keys import PG
+from jobs.maintenance import sweep_stale_actions
+
 
 async def test_apply_pause_suggestion_pauses_sandbox_and_stored_campaign_and_revert_restores(world):
     pause = await world.suggestion("pause_underperformer")
@@ -186,3 +189,28 @@ async def test_action_list_pages_by_keyset(world):
         "/api/v1/automation/actions", params={"object_id": one["object_id"]}, headers=world.owner.headers
     )
     assert one["id"] in [a["id"] for a in (await by_object.json())["data"]]
+
+
+async def test_planned_actions_left_by_a_stopped_process_are_swept_as_failed(world):
+    campaign_id = await world.db.fetchval("select id from campaigns where account_id = $1 limit 1", world.account_id)
+    for key, age in (("stale", 31), ("fresh", 2)):
+        await world.db.execute(
+            """insert into actions (account_id, object_type, object_id, field, before_value, after_value, status,
+                                    source, idempotency_key, created_at)
+               values ($1, 'campaign', $2, 'daily_budget', '1000', '2000', 'planned', 'manual', $3,
+                       now() - make_interval(mins => $4))""",
+            world.account_id, campaign_id, key, age,
+        )  # fmt: skip
+    result = await sweep_stale_actions({"pg": world.client.app[PG]})
+    rows = {r["idempotency_key"]: r for r in await world.db.fetch("select * from actions where object_id = $1",
+                                                                  campaign_id)}  # fmt: skip
+    assert result["abandoned"] == [rows["stale"]["id"]]
+    assert rows["stale"]["status"] == "failed" and rows["stale"]["error"].startswith("abandoned")
+    assert rows["fresh"]["status"] == "planned"
+    [audit] = await world.db.fetch(
+        "select outcome, actor_id from audit_log where action = 'action.apply' "
+        "and (details->>'action_id')::bigint = $1",
+        rows["stale"]["id"],
+    )
+    assert audit["outcome"] == "failure" and audit["actor_id"] is None
+    assert (await sweep_stale_actions({"pg": world.client.app[PG]}))["abandoned"] == []
