@@ -1,6 +1,9 @@
-"""What handlers read off a request besides its body: the client address, the request id, the caller."""
+"""What handlers read off a request besides its body: the client address, the request id, the caller, and the
+three of them as an audit entry records them."""
 
 from __future__ import annotations
+
+from typing import TypedDict
 
 from aiohttp import web
 
@@ -28,3 +31,16 @@ def principal(request: web.Request) -> Principal:
         return request[PRINCIPAL]
     except KeyError:
         raise Unauthorized("authentication required") from None
+
+
+class AuditOrigin(TypedDict):
+    actor_id: int | None
+    client_addr: str
+    request_id: str
+
+
+def audit_origin(request: web.Request) -> AuditOrigin:
+    """Who made a state-changing request, from where, and which request it was: `insert_audit_entry(...,
+    **audit_origin(request))`."""
+    return {"actor_id": principal(request).user_id, "client_addr": client_address(request),
+            "request_id": request_id(request)}  # fmt: skip

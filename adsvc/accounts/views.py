@@ -33,7 +33,7 @@ from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import ErrorKind, GraphError
 from adsvc.graph.invalidation import publish_invalidation
 from adsvc.keys import AGENTS, ARQ, BREAKERS, HTTP, PG, REDIS, SETTINGS, TOKEN_BOX
-from adsvc.requests import client_address, principal, request_id
+from adsvc.requests import audit_origin, client_address, principal, request_id
 from adsvc.routing import Auth, Routes, json_response
 
 routes = Routes(tag="ad-accounts")
@@ -223,12 +223,10 @@ async def trigger_sync(request: web.Request, body: SyncIn, account_id: str) -> w
     await insert_audit_entry(
         request.app[PG],
         action="ad_account.sync",
-        actor_id=principal(request).user_id,
         target_type="ad_account",
         target_id=account.id,
         details={"kind": body.kind, "days": body.days, "job_id": job_id, "queued": job is not None},
-        client_addr=client_address(request),
-        request_id=request_id(request),
+        **audit_origin(request),
     )
     return json_response(SyncQueuedOut(job_id=job_id, kind=body.kind, queued=job is not None), status=202)
 
@@ -288,11 +286,9 @@ async def invalidate_agents(request: web.Request, body: InvalidateIn) -> web.Res
     await insert_audit_entry(
         request.app[PG],
         action="agent_cache.invalidate",
-        actor_id=principal(request).user_id,
         target_type="ad_account" if account_id else "agent_cache",
         target_id=account_id,
         details={"dropped_here": dropped, "processes_notified": notified},
-        client_addr=client_address(request),
-        request_id=request_id(request),
+        **audit_origin(request),
     )
     return json_response(InvalidateOut(dropped_here=dropped, processes_notified=notified))

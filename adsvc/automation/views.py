@@ -60,7 +60,7 @@ from adsvc.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFail
 from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import GraphError
 from adsvc.keys import AGENTS, ARQ, PG
-from adsvc.requests import client_address, principal, request_id
+from adsvc.requests import audit_origin, client_address, principal, request_id
 from adsvc.routing import Routes, json_response
 from adsvc.suggestions.engine import Draft
 
@@ -309,14 +309,12 @@ async def record_suggestion_applied(request: web.Request, *, suggestion_id: int,
             await insert_audit_entry(
                 conn,
                 action="suggestion.apply",
-                actor_id=principal(request).user_id,
                 target_type="suggestion",
                 target_id=str(suggestion_id),
                 before={"status": "accepted"},
                 after={"status": "applied"},
                 details={"action_ids": [a.id for a in actions]},
-                client_addr=client_address(request),
-                request_id=request_id(request),
+                **audit_origin(request),
             )
     return moved
 
@@ -362,19 +360,6 @@ async def _member_rule(request: web.Request, rule_id: int, *, act: bool = False)
     if act and found.role not in ACT_ROLES:
         raise Forbidden("only owners and managers can change or run rules")
     return found
-
-
-async def _audit_rule(request: web.Request, action: str, rule_id: int, **values: Any) -> None:
-    await insert_audit_entry(
-        request.app[PG],
-        action=action,
-        actor_id=principal(request).user_id,
-        target_type="rule",
-        target_id=str(rule_id),
-        client_addr=client_address(request),
-        request_id=request_id(request),
-        **values,
-    )
 
 
 def _audit_view(rule: queries.RuleRow) -> dict[str, Any]:
@@ -448,13 +433,11 @@ async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
         await insert_audit_entry(
             conn,
             action="rule.create",
-            actor_id=principal(request).user_id,
             target_type="rule",
             target_id=str(rule.id),
             after=_audit_view(rule),
             details={"account_id": rule.account_id},
-            client_addr=client_address(request),
-            request_id=request_id(request),
+            **audit_origin(request),
         )
     return json_response(rule_out(rule), status=201)
 
@@ -514,14 +497,12 @@ async def update_rule(request: web.Request, body: RulePatch, rule_id: int) -> we
         await insert_audit_entry(
             conn,
             action="rule.update",
-            actor_id=principal(request).user_id,
             target_type="rule",
             target_id=str(rule_id),
             before=_audit_view(before),
             after=_audit_view(rule),
             details={"account_id": rule.account_id},
-            client_addr=client_address(request),
-            request_id=request_id(request),
+            **audit_origin(request),
         )
     return json_response(rule_out(rule))
 
@@ -543,13 +524,11 @@ async def delete_rule(request: web.Request, rule_id: int) -> web.Response:
         await insert_audit_entry(
             conn,
             action="rule.delete",
-            actor_id=principal(request).user_id,
             target_type="rule",
             target_id=str(rule_id),
             before=_audit_view(before),
             details={"account_id": before.account_id},
-            client_addr=client_address(request),
-            request_id=request_id(request),
+            **audit_origin(request),
         )
     return json_response(RuleDeletedOut(id=rule_id, deleted=True))
 

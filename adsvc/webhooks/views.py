@@ -15,7 +15,7 @@ from adsvc.errors import ApiError, Conflict, NotFound, ServiceUnavailable, Valid
 from adsvc.integrations.n8n import N8nClient, N8nError
 from adsvc.integrations.n8n_workflows import alerts_workflow, metrics_workflow, validate_workflow
 from adsvc.keys import ARQ, HTTP, PG, TOKEN_BOX
-from adsvc.requests import client_address, principal, request_id
+from adsvc.requests import audit_origin, client_address, principal, request_id
 from adsvc.routing import Auth, Routes, json_response
 from adsvc.webhooks import queries
 from adsvc.webhooks.config import WebhookSettings
@@ -114,11 +114,9 @@ async def _audit(request: web.Request, action: str, webhook_id: int, **values: A
     await insert_audit_entry(
         request.app[PG],
         action=action,
-        actor_id=principal(request).user_id,
         target_type="webhook",
         target_id=str(webhook_id),
-        client_addr=client_address(request),
-        request_id=request_id(request),
+        **audit_origin(request),
         **values,
     )
 
@@ -352,12 +350,10 @@ async def _create(
     await insert_audit_entry(
         request.app[PG],
         action=f"n8n.workflow.create.{kind}",
-        actor_id=principal(request).user_id,
         target_type="n8n_workflow",
         target_id=str(created.get("id")),
         after={"name": workflow["name"], "active": bool(created.get("active"))},
-        client_addr=client_address(request),
-        request_id=request_id(request),
+        **audit_origin(request),
     )
     return created
 
