@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adsvc.automation.planner import ACTIVE, DAILY_BUDGET, MIN_DAILY_BUDGET, PAUSED, STATUS, Refusal, Step
@@ -77,8 +77,9 @@ class RuleObject:
     daily_budget: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class DailyTotals:
+class DailyTotals(NamedTuple):
+    """One object's stored totals of one day, in this column order (database records unpack the same way)."""
+
     object_id: str
     date: date
     spend: Decimal
@@ -129,19 +130,19 @@ class Series:
         """Series per object over [start, end] from its daily rows (days without a row count as zero)."""
         days = (end - start).days + 1
         daily: dict[str, list[list[Any]]] = {}
-        for row in rows:
-            offset = (row.date - start).days
+        for object_id, day, spend, impressions, clicks, conversions, value in rows:
+            offset = (day - start).days
             if not 0 <= offset < days:
                 continue
-            columns = daily.get(row.object_id)
+            columns = daily.get(object_id)
             if columns is None:
-                columns = daily[row.object_id] = [[_ZERO] * days, [0] * days, [0] * days, [_ZERO] * days,
-                                                  [_ZERO] * days]  # fmt: skip
-            columns[0][offset] = row.spend
-            columns[1][offset] = row.impressions
-            columns[2][offset] = row.clicks
-            columns[3][offset] = row.conversions
-            columns[4][offset] = row.conversion_value
+                columns = daily[object_id] = [[_ZERO] * days, [0] * days, [0] * days, [_ZERO] * days,
+                                              [_ZERO] * days]  # fmt: skip
+            columns[0][offset] = spend
+            columns[1][offset] = impressions
+            columns[2][offset] = clicks
+            columns[3][offset] = conversions
+            columns[4][offset] = value
         built: dict[str, Series] = {}
         for object_id, columns in daily.items():
             series = built[object_id] = cls(start, days)
