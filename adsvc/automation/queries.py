@@ -513,8 +513,21 @@ async def daily_totals(
 
 
 async def rule_cooldowns(db: Executor, *, rule_id: int) -> dict[str, datetime]:
-    """When the rule last acted on each object."""
-    rows = await db.fetch("select object_id, acted_at from rule_cooldowns where rule_id = $1", rule_id)
+    """When the rule last acted on each object: its notifications and finished runs (rule_cooldowns), and every
+    change it made or began at Meta (actions), so a run that died before recording its cooldowns still counts."""
+    rows = await db.fetch(
+        """
+        select object_id, max(acted_at) as acted_at
+        from (
+            select object_id, acted_at from rule_cooldowns where rule_id = $1
+            union all
+            select object_id, coalesce(applied_at, created_at) from actions
+            where source = 'rule' and source_id = $1::text and status in ('planned', 'applied', 'reverted')
+        ) as acted
+        group by object_id
+        """,
+        rule_id,
+    )
     return {row["object_id"]: row["acted_at"] for row in rows}
 
 

@@ -457,3 +457,21 @@ async def test_a_run_for_an_account_we_cannot_act_for_is_recorded_as_failed(worl
     finally:
         await world.db.execute("update ad_accounts set token_ciphertext = $2 where id = $1", world.account_id, saved)
         world.client.app[AGENTS].invalidate(world.account_id)
+
+
+async def test_a_change_from_a_run_that_died_still_holds_the_cooldown(world):
+    rule, campaign_id, original = await budget_rule(world, lambda budget: {"percent": 10})
+    await world.client.patch(f"{RULES}/{rule['id']}", headers=world.owner.headers, json={"cooldown_minutes": 60})
+    # what a run leaves when its process dies after Meta answered and before the run finished: an applied action
+    # and no cooldown row
+    await world.db.execute(
+        """insert into actions (account_id, object_type, object_id, field, before_value, after_value, status, source,
+                                source_id, idempotency_key, applied_at)
+           values ($1, 'campaign', $2, 'daily_budget', $3, $3, 'applied', 'rule', $4, 'died-run', now())""",
+        world.account_id, campaign_id, str(original), str(rule["id"]),
+    )  # fmt: skip
+    assert await world.db.fetchval("select count(*) from rule_cooldowns where rule_id = $1", rule["id"]) == 0
+    writes = world.writes
+    run = await (await call(world, rule["id"], "run")).json()
+    assert (run["applied"], run["refused"]) == (0, 1) and run["results"][0]["refusal"]["code"] == "cooldown"
+    assert world.writes == writes
