@@ -42,6 +42,8 @@ from adsvc.webhooks.deliveries import emit_event
 log = logging.getLogger("adsvc.automation")
 
 MAX_BACKTEST_DAYS = 731
+# about 7 s of replay on one core, and 5 running sums per object-day in memory: a request's worth
+MAX_BACKTEST_OBJECT_DAYS = 1_000_000
 
 
 class AccountGone(Exception):

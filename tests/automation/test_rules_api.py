@@ -15,6 +15,7 @@ from accounts.helpers import new_caller, run_worker_burst
 from arq.connections import ArqRedis
 from automation.world import World, add_member
 
+from adsvc.automation import runner
 from adsvc.keys import AGENTS, PG
 from jobs.rules import run_scheduled_rule, schedule_due_rules
 
@@ -475,3 +476,12 @@ async def test_a_change_from_a_run_that_died_still_holds_the_cooldown(world):
     run = await (await call(world, rule["id"], "run")).json()
     assert (run["applied"], run["refused"]) == (0, 1) and run["results"][0]["refusal"]["code"] == "cooldown"
     assert world.writes == writes
+
+
+async def test_a_backtest_too_large_for_one_request_is_refused_with_the_way_out(world, monkeypatch):
+    rule = await create(world, pause_rule(world, 1.0))
+    monkeypatch.setattr(runner, "MAX_BACKTEST_OBJECT_DAYS", 10)
+    response = await call(world, rule["id"], "backtest", json={})
+    assert response.status == 422
+    error = (await response.json())["error"]
+    assert error["code"] == "invalid_period" and "narrow the scope or the period" in error["message"]
