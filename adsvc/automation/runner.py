@@ -345,6 +345,12 @@ async def backtest(
     if (until - since).days + 1 > MAX_BACKTEST_DAYS:
         raise BacktestPeriodError(f"a backtest spans at most {MAX_BACKTEST_DAYS} days")
     objects = await _scope_objects(pg, spec, account.id)
+    days = (until - since).days + 1
+    if len(objects) * days > MAX_BACKTEST_OBJECT_DAYS:
+        raise BacktestPeriodError(
+            f"{len(objects):,} objects x {days} days is more than a backtest replays at once "
+            f"({MAX_BACKTEST_OBJECT_DAYS:,} object-days): narrow the scope or the period"
+        )
     series = await _series(pg, spec, account.id, objects, start=since - timedelta(days=LONGEST_WINDOW_DAYS), end=until)
     # pure CPU over possibly hundreds of thousands of object-days: off the event loop
     result = await asyncio.to_thread(replay, spec, objects, series, since=since, until=until)
