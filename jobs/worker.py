@@ -18,7 +18,7 @@ from jobs.collection import (
     sync_structure,
 )
 from jobs.context import shutdown, startup
-from jobs.maintenance import heartbeat
+from jobs.maintenance import heartbeat, refresh_stale_campaign_metrics
 from jobs.suggestions import generate_suggestions
 from jobs.webhooks import WEBHOOK_FUNCTIONS, schedule_alert_checks
 
@@ -53,6 +53,8 @@ class WorkerSettings:
         cron(schedule_recent_insights, minute=7, second=0, timeout=60),
         cron(schedule_lookback_insights, hour=3, minute=17, second=0, timeout=60),
         cron(schedule_alert_checks, hour={7, 19}, minute=23, second=0, timeout=60),
+        # a day begins at :00, :15, :30 or :45 UTC in every timezone (until then the list computes entries live)
+        cron(refresh_stale_campaign_metrics, minute={0, 15, 30, 45}, second=5, timeout=300),
     ]
     on_startup = startup
     on_shutdown = shutdown
