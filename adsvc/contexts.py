@@ -55,6 +55,13 @@ async def init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's release step: nothing to undo. asyncpg still rolls back a transaction left open; its default reset
+    (advisory unlock all, CLOSE ALL, UNLISTEN *, RESET ALL) was one more round trip per query, for session state
+    adsvc never leaves behind: locks and settings are transaction-scoped (pg_advisory_xact_lock, set_config(...,
+    true)), temporary tables drop on commit, and nothing LISTENs or holds a cursor outside a transaction."""
+
+
 async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
     assert settings.database_url
     pool = await asyncpg.create_pool(
@@ -63,6 +70,7 @@ async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
         max_size=settings.db_pool_max_size,
         command_timeout=settings.db_timeout_seconds,
         init=init_connection,
+        reset=keep_session,
         # ingest stages up to ~50,000 rows in a temporary table per step: keep them in memory, not in temp files
         # UTC sessions: timestamps leave PostgreSQL (also as JSON) in one zone, whatever the server's default
         server_settings={"application_name": "adsvc", "temp_buffers": "64MB", "timezone": "UTC"},

@@ -10,13 +10,13 @@ The rows are split into the same windows, newest first, as `backfill_insights` (
 backfill_chunks with its own default chunk size, unless --chunk-days says otherwise; 0 = the whole range as one
 window).
 
-Three real-path scenarios per round: the first insert of N rows, a re-ingest of identical rows (every row hits the
-conflict and the `is distinct from` filter, nothing is rewritten) and a restatement re-ingest where the rows of the
-newest 10% of the days carry more purchases (as Meta's 28-day attribution restates them).
+Three real-path scenarios per round: the first insert of N rows, a re-ingest of identical rows (every row is stored
+as it arrives: the upsert's anti-join leaves it out, nothing is written) and a restatement re-ingest where the rows
+of the newest 10% of the days carry more purchases (as Meta's 28-day attribution restates them).
 
 Baselines: `conn.copy_records_to_table` of the same rows, already typed (date, int, Decimal, JSON text), with every
 column insights_daily has, into (a) a plain table (no primary key, no index, no constraint but NOT NULL) and
-(b) a table with insights_daily's primary key, its three secondary indexes and its check constraint (no foreign key).
+(b) a table with insights_daily's primary key, its secondary indexes and its check constraint (no foreign key).
 
 Each round runs: raw COPY plain, raw COPY indexed, real first insert, re-ingest, restatement, then the round's rows are
 deleted and the table vacuumed, so every round starts alike. Medians of `--runs` rounds. Then, unless --no-explain,
@@ -365,7 +365,7 @@ async def create_account(conn: asyncpg.Connection, account_id: str) -> None:
 
 
 async def drop_account(conn: asyncpg.Connection, account_id: str) -> None:
-    """Its insights go with it (on delete cascade); VACUUM so the next round starts from a clean table."""
+    """Its insights go with it (a delete trigger on ad_accounts); VACUUM so the next round starts from a clean table."""
     await conn.execute("delete from ad_accounts where id = $1", account_id)
     await conn.execute("vacuum insights_daily")
 

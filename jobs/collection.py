@@ -22,6 +22,7 @@ from adsvc.accounts.queries import (
     mark_structure_synced,
     mark_token,
 )
+from adsvc.campaigns.queries import refresh_campaign_metrics
 from adsvc.collection import queries
 from adsvc.collection.locks import SyncLock
 from adsvc.collection.plan import (
@@ -144,6 +145,9 @@ async def _structure(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Pro
         records = [object_record(kind, obj) for obj in objects]
         async with pg.acquire() as conn, conn.transaction():
             await queries.upsert_objects(conn, kind=kind, records=records)
+            if kind == "campaign":
+                # the campaign list's stored rows, for the campaigns just written (the same transaction)
+                await refresh_campaign_metrics(conn, account_id=agent.account.id)
         progress.objects += len(records)
         progress.done = (index + 1) / len(EDGES)
         await _step_done(ctx, progress, step)
@@ -164,6 +168,9 @@ async def _insights(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Prog
             await queries.upsert_insights(
                 conn, level=level, account_id=agent.account.id, since=window.since, until=window.until, records=records
             )
+            if level == "campaign":
+                # the campaign list's stored rows, from the insights just written (the same transaction)
+                await refresh_campaign_metrics(conn, account_id=agent.account.id)
         progress.rows += len(records)
         progress.done = (index + 1) / len(steps)
         await _step_done(ctx, progress, step)

@@ -18,7 +18,7 @@ from jobs.collection import (
     sync_structure,
 )
 from jobs.context import shutdown, startup
-from jobs.maintenance import heartbeat, sweep_stale_actions
+from jobs.maintenance import heartbeat, refresh_stale_campaign_metrics, sweep_stale_actions
 from jobs.rules import run_scheduled_rule, schedule_due_rules
 from jobs.suggestions import generate_suggestions
 from jobs.webhooks import WEBHOOK_FUNCTIONS, schedule_alert_checks
@@ -57,6 +57,8 @@ class WorkerSettings:
         cron(schedule_due_rules, second=30, timeout=60),
         cron(sweep_stale_actions, minute=_every(10), second=45, timeout=60),
         cron(schedule_alert_checks, hour={7, 19}, minute=23, second=0, timeout=60),
+        # a day begins at :00, :15, :30 or :45 UTC in every timezone (until then the list computes entries live)
+        cron(refresh_stale_campaign_metrics, minute={0, 15, 30, 45}, second=5, timeout=300),
     ]
     on_startup = startup
     on_shutdown = shutdown

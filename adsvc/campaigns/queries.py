@@ -37,82 +37,93 @@ class CampaignRow:
     conversion_value: Decimal
 
 
-# The list's sort orders: each a fixed SQL fragment over the alias `c` (never built from input), its cursor type, and
-# whether it needs the 7-day metrics (only then are metrics computed for every visible campaign, not just the page).
+# The list's sort orders: each a fixed SQL fragment over the campaign `c` (never built from input), its cursor type,
+# and whether it is a 7-day metric (only then are metrics read for every visible campaign, not just the page).
 SORTS: dict[str, tuple[str, str, bool]] = {
     "name": ("c.name", "text", False),
     "created_time": ("coalesce(c.created_time, 'epoch'::timestamptz)", "timestamptz", False),
     "updated_time": ("coalesce(c.updated_time, 'epoch'::timestamptz)", "timestamptz", False),
-    "spend_7d": ("coalesce(c.spend, 0)", "numeric", True),
+    "spend_7d": ("coalesce(r.spend, m.spend)", "numeric", True),
     "id": ("c.id", "text", False),
 }
 
-_VISIBLE = """
-    select c.id, c.account_id, c.name, c.status, c.effective_status, c.objective, c.bid_strategy, c.daily_budget,
-           c.lifetime_budget, a.currency, c.start_time, c.stop_time, c.created_time, c.updated_time, c.synced_at,
-           (now() at time zone a.timezone_name)::date as today
-    from campaigns c
-    join ad_account_members am on am.account_id = c.account_id and am.user_id = $1
-    join ad_accounts a on a.id = c.account_id
-    where ($2::text is null or c.account_id = $2)
-      and ($3::text[] is null or c.status = any($3))
-      and ($4::text[] is null or c.effective_status = any($4))
-      and ($5::text is null or c.name ilike '%' || $5 || '%' escape '\\')
+# "Last 7 days" of a campaign `c`: its campaign-level rows of the seven complete days before its account's today
+# (`c.today`, in the account's timezone), summed. One definition for the list, its stored rows and their refresh.
+_SUMS = """
+    select coalesce(sum(i.spend), 0) as spend, coalesce(sum(i.impressions), 0)::bigint as impressions,
+           coalesce(sum(i.clicks), 0)::bigint as clicks,
+           coalesce(sum(i.inline_link_clicks), 0)::bigint as inline_link_clicks,
+           coalesce(sum(i.conversions), 0) as conversions, coalesce(sum(i.conversion_value), 0) as conversion_value
+    from insights_daily i
+    where i.level = 'campaign' and i.campaign_id = c.id and i.date between c.today - 7 and c.today - 1
 """
 
-_METRICS = """
-    left join lateral (
-        select sum(i.spend) as spend, sum(i.impressions)::bigint as impressions, sum(i.clicks)::bigint as clicks,
-               sum(i.inline_link_clicks)::bigint as inline_link_clicks, sum(i.conversions) as conversions,
-               sum(i.conversion_value) as conversion_value
-        from insights_daily i
-        where i.level = 'campaign' and i.campaign_id = v.id and i.date between v.today - 7 and v.today - 1
-    ) m on true
-"""
-
-# Each row leaves PostgreSQL as the JSON document of CampaignOut (the OpenAPI schema the tests and schemathesis hold
-# it to): ratios from the sums, rounded as adsvc.campaigns.metrics.derive does (half away from zero = half up here),
-# decimals as strings. Building fifty documents in Python per request cost more than the query itself.
-_OUTPUT = """
-select c.id, {sort_expr}::text as sort_value, json_build_object(
+# A campaign's list entry (`c`: the campaign with its account's currency; `m`: its sums) as the JSON document of
+# CampaignOut (the OpenAPI schema the tests and schemathesis hold it to): ratios from the sums, rounded as
+# adsvc.campaigns.metrics.derive does (half away from zero = half up here), decimals as strings, timestamps as the
+# UTC sessions of the service write them. Building fifty documents in Python per request cost more than the query.
+_DOC = """json_build_object(
        'id', c.id, 'account_id', c.account_id, 'name', c.name, 'status', c.status,
        'effective_status', c.effective_status, 'objective', c.objective, 'bid_strategy', c.bid_strategy,
        'daily_budget', c.daily_budget, 'lifetime_budget', c.lifetime_budget, 'currency', c.currency,
        'start_time', c.start_time, 'stop_time', c.stop_time, 'created_time', c.created_time,
        'updated_time', c.updated_time, 'synced_at', c.synced_at,
        'last_7d', json_build_object(
-           'spend', c.spend::text, 'impressions', c.impressions, 'clicks', c.clicks,
-           'inline_link_clicks', c.inline_link_clicks, 'conversions', c.conversions::text,
-           'conversion_value', c.conversion_value::text,
-           'ctr', round(c.clicks * 100.0 / nullif(c.impressions, 0), 6)::text,
-           'cpc', round(c.spend / nullif(c.clicks, 0), 4)::text,
-           'cpm', round(c.spend * 1000 / nullif(c.impressions, 0), 4)::text,
-           'cpa', round(c.spend / nullif(c.conversions, 0), 4)::text,
-           'roas', round(c.conversion_value / nullif(c.spend, 0), 6)::text
-       ))::text as doc
+           'spend', m.spend::text, 'impressions', m.impressions, 'clicks', m.clicks,
+           'inline_link_clicks', m.inline_link_clicks, 'conversions', m.conversions::text,
+           'conversion_value', m.conversion_value::text,
+           'ctr', round(m.clicks * 100.0 / nullif(m.impressions, 0), 6)::text,
+           'cpc', round(m.spend / nullif(m.clicks, 0), 4)::text,
+           'cpm', round(m.spend * 1000 / nullif(m.impressions, 0), 4)::text,
+           'cpa', round(m.spend / nullif(m.conversions, 0), 4)::text,
+           'roas', round(m.conversion_value / nullif(m.spend, 0), 6)::text
+       ))::text"""
+
+# The user's accounts and their today, once per request.
+_ACCOUNTS = """
+    with a as materialized (
+        select a.id, a.currency, (now() at time zone a.timezone_name)::date as today
+        from ad_account_members am
+        join ad_accounts a on a.id = am.account_id
+        where am.user_id = $1 and ($2::text is null or a.id = $2)
+    )
 """
-
-_WITH_METRICS = """
-    select v.id, v.account_id, v.name, v.status, v.effective_status, v.objective, v.bid_strategy, v.daily_budget,
-           v.lifetime_budget, v.currency, v.start_time, v.stop_time, v.created_time, v.updated_time, v.synced_at,
-           coalesce(m.spend, 0) as spend, coalesce(m.impressions, 0) as impressions,
-           coalesce(m.clicks, 0) as clicks, coalesce(m.inline_link_clicks, 0) as inline_link_clicks,
-           coalesce(m.conversions, 0) as conversions, coalesce(m.conversion_value, 0) as conversion_value
+_FILTERS = """
+    ($3::text[] is null or c.status = any($3))
+    and ($4::text[] is null or c.effective_status = any($4))
+    and ($5::text is null or c.name ilike '%' || $5 || '%' escape '\\')
 """
+# A campaign's stored row counts only when it was built for its account's today (campaign_metrics_7d, migration
+# 0013); without one (a new campaign, a change since, a day that has begun) the list computes it here, as it did
+# before that table existed. These laterals are skipped (a one-time filter) when the stored row is there.
+_STORED = "left join campaign_metrics_7d r on r.campaign_id = c.id and r.as_of = c.today"
+_LIVE_SUMS = "left join lateral (" + _SUMS + " and r.campaign_id is null) m on true"
 
-_KEYSET = "($6::text is null or ({sort_expr}, c.id) {op} ($6::{sort_type}, $7::text))"
-_ORDER = "order by {sort_expr} {direction}, c.id {direction}"
-
-# Sorting by a metric needs every visible campaign's metrics; any other sort picks the page first and computes
-# metrics for those rows only, so the cost follows the page size, not the account size.
-_LIST_BY_METRIC = "".join(
-    ["with visible as (", _VISIBLE, "), c as (", _WITH_METRICS, " from visible v ", _METRICS, ")", _OUTPUT,
-     " from c where ", _KEYSET, " ", _ORDER, " limit $8"]
+# The visible campaigns, narrow (id, account, sort key: the sort runs over few bytes), through the filters. Sorting
+# by spend needs every visible campaign's 7-day spend; any other sort needs none.
+_VISIBLE_BY_FIELD = "".join(
+    [", visible as (select c.id, c.account_id, {sort_expr} as sort_key from campaigns c",
+     " where c.account_id in (select a.id from a) and ", _FILTERS, ")"]
 )  # fmt: skip
-_LIST_BY_FIELD = "".join(
-    ["with c as (", _VISIBLE, "), page as (select * from c where ", _KEYSET, " ", _ORDER, " limit $8), metered as (",
-     _WITH_METRICS, " from page v ", _METRICS, ")", _OUTPUT, " from metered c ", _ORDER]
+_VISIBLE_BY_METRIC = "".join(
+    [", visible as (select c.id, c.account_id, {sort_expr} as sort_key from (select c.id, c.account_id, a.today",
+     " from campaigns c join a on a.id = c.account_id where ", _FILTERS, ") c ", _STORED, " ", _LIVE_SUMS, ")"]
 )  # fmt: skip
+# Then the page, and each page row's document: stored, or built here from the campaign and its sums (a subquery
+# that runs only when coalesce reaches it).
+_PAGE = "".join(
+    [", page as (select * from visible v",
+     " where ($6::text is null or (v.sort_key, v.id) {op} ($6::{sort_type}, $7::text))",
+     " order by v.sort_key {direction}, v.id {direction} limit $8)",
+     " select p.id, p.sort_key::text as sort_value, coalesce(r.doc, (select ", _DOC,
+     " from (select c.*, a.currency, a.today from campaigns c where c.id = p.id) c",
+     " cross join lateral (", _SUMS, ") m)) as doc",
+     " from page p join a on a.id = p.account_id",
+     " left join campaign_metrics_7d r on r.campaign_id = p.id and r.as_of = a.today",
+     " order by p.sort_key {direction}, p.id {direction}"]
+)  # fmt: skip
+_LIST_BY_FIELD = _ACCOUNTS + _VISIBLE_BY_FIELD + _PAGE
+_LIST_BY_METRIC = _ACCOUNTS + _VISIBLE_BY_METRIC + _PAGE
 
 
 def _like_escape(text: str) -> str:
@@ -154,6 +165,53 @@ async def list_campaigns(
         limit,
     )
     return rows
+
+
+# Every campaign of one account, from the same fragments as the list (rows left alone when nothing changed).
+_REFRESH = "".join(
+    ["insert into campaign_metrics_7d as r (campaign_id, account_id, as_of, spend, doc)",
+     " select c.id, c.account_id, c.today, m.spend, ", _DOC,
+     " from (select c.*, a.currency, (now() at time zone a.timezone_name)::date as today from campaigns c",
+     " join ad_accounts a on a.id = c.account_id where c.account_id = $1) c",
+     " cross join lateral (", _SUMS, ") m",
+     " on conflict (campaign_id) do update set account_id = excluded.account_id, as_of = excluded.as_of,",
+     " spend = excluded.spend, doc = excluded.doc",
+     " where (r.account_id, r.as_of, r.spend, r.doc)",
+     " is distinct from (excluded.account_id, excluded.as_of, excluded.spend, excluded.doc)"]
+)  # fmt: skip
+
+
+async def refresh_campaign_metrics(conn: asyncpg.Connection, *, account_id: str) -> None:
+    """Store every campaign of the account's list entry for the account's today (see migration
+    0013.campaign-metrics). Must run inside a transaction; holds the account's campaign-metrics lock until it ends."""
+    # Exclusive: writers in flight commit first, so the statement below reads what they wrote; later writers wait
+    # for this transaction and then delete what it stored.
+    timezone = await conn.fetchval(
+        "select current_setting('timezone') from pg_advisory_xact_lock(hashtextextended('campaign-metrics:' || $1, 0))",
+        account_id,
+    )
+    # the documents' timestamps as the service's UTC sessions (and so the list's live path) write them
+    if timezone != "UTC":
+        await conn.execute("select set_config('timezone', 'UTC', true)")
+    await conn.execute(_REFRESH, account_id)
+    if timezone != "UTC":
+        await conn.execute("select set_config('timezone', $1, true)", timezone)
+
+
+async def accounts_with_stale_campaign_metrics(db: Executor) -> list[str]:
+    """Accounts with a campaign whose stored list entry is missing or not for the account's today (a new day)."""
+    rows = await db.fetch(
+        """
+        select distinct c.account_id
+        from campaigns c
+        join ad_accounts a on a.id = c.account_id
+        left join campaign_metrics_7d r
+               on r.campaign_id = c.id and r.as_of = (now() at time zone a.timezone_name)::date
+        where r.campaign_id is null
+        order by c.account_id
+        """
+    )
+    return [row["account_id"] for row in rows]
 
 
 async def campaign_for_user(db: Executor, *, campaign_id: str, user_id: int) -> CampaignRow | None:

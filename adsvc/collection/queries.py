@@ -49,6 +49,18 @@ async def upsert_insights(
             i.frequency::numeric, i.spend::numeric, i.conversions::numeric, i.conversion_value::numeric,
             i.actions::jsonb, i.action_values::jsonb
         from incoming_insights i
+        -- rows stored exactly as they arrive write nothing: ON CONFLICT would still lock (and so write) each one
+        where not exists (
+            select 1 from insights_daily s
+            where s.account_id = $1 and s.level = $2 and s.date between $3 and $4
+              and s.level = i.level and s.object_id = i.object_id and s.date = i.date::date
+              and (s.impressions, s.clicks, s.inline_link_clicks, s.reach, s.frequency, s.spend, s.actions,
+                   s.action_values, s.campaign_id, s.adset_id, s.ad_id)
+                  is not distinct from
+                  (i.impressions::bigint, i.clicks::bigint, i.inline_link_clicks::bigint, i.reach::bigint,
+                   i.frequency::numeric(12, 6), i.spend::numeric(18, 4), i.actions::jsonb, i.action_values::jsonb,
+                   i.campaign_id, i.adset_id, i.ad_id)
+        )
         on conflict (level, object_id, date) do update set
             account_id = excluded.account_id,
             campaign_id = excluded.campaign_id,
@@ -71,7 +83,11 @@ async def upsert_insights(
               (excluded.impressions, excluded.clicks, excluded.inline_link_clicks, excluded.reach,
                excluded.frequency, excluded.spend, excluded.actions, excluded.action_values,
                excluded.campaign_id, excluded.adset_id, excluded.ad_id)
-        """
+        """,
+        account_id,
+        level,
+        since,
+        until,
     )
     await conn.execute(
         """

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -246,3 +246,27 @@ def expect_metrics(metrics: dict[str, Any], sums: dict[str, Any]) -> None:
     expect_ratio(metrics["cpm"], spend * 1000, impressions, 4)
     expect_ratio(metrics["cpa"], spend, conversions, 4)
     expect_ratio(metrics["roas"], value, spend, 6)
+
+
+async def sums_from_insights(db, campaign_id: str, since: date, until: date) -> dict[str, Any]:
+    """last_7d computed here, from the stored daily rows: conversions are purchases + leads among the actions."""
+    rows = await db.fetch(
+        """select spend, impressions, clicks, inline_link_clicks, actions, action_values from insights_daily
+           where level = 'campaign' and object_id = $1 and date >= $2 and date <= $3""",
+        campaign_id,
+        since,
+        until,
+    )
+
+    def conversions(values: dict[str, Any]) -> Decimal:
+        return Decimal(values.get("purchase", 0)) + Decimal(values.get("lead", 0))
+
+    return {
+        "days": len(rows),
+        "spend": sum((row["spend"] for row in rows), Decimal(0)),
+        "impressions": sum(row["impressions"] for row in rows),
+        "clicks": sum(row["clicks"] for row in rows),
+        "inline_link_clicks": sum(row["inline_link_clicks"] for row in rows),
+        "conversions": sum((conversions(row["actions"]) for row in rows), Decimal(0)),
+        "conversion_value": sum((conversions(row["action_values"]) for row in rows), Decimal(0)),
+    }

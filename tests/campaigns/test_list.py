@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import itertools
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +23,7 @@ from accounts.helpers import (
     new_caller,
     sandbox_accounts,
     sandbox_state,
+    sums_from_insights,
 )
 
 from adsvc.collection.plan import account_today
@@ -252,30 +253,6 @@ async def test_malformed_cursor_is_422(client, db, settings, sort, cursor):
     response = await client.get("/api/v1/campaigns", params={"sort": sort, "cursor": cursor}, headers=caller.headers)
     assert response.status == 422, await response.text()
     assert (await response.json())["error"]["details"][0]["loc"] == ["query", "cursor"]
-
-
-async def sums_from_insights(db, campaign_id: str, since: date, until: date) -> dict[str, Any]:
-    """last_7d computed here, from the stored daily rows: conversions are purchases + leads among the actions."""
-    rows = await db.fetch(
-        """select spend, impressions, clicks, inline_link_clicks, actions, action_values from insights_daily
-           where level = 'campaign' and object_id = $1 and date >= $2 and date <= $3""",
-        campaign_id,
-        since,
-        until,
-    )
-
-    def conversions(values: dict[str, Any]) -> Decimal:
-        return Decimal(values.get("purchase", 0)) + Decimal(values.get("lead", 0))
-
-    return {
-        "days": len(rows),
-        "spend": sum((row["spend"] for row in rows), Decimal(0)),
-        "impressions": sum(row["impressions"] for row in rows),
-        "clicks": sum(row["clicks"] for row in rows),
-        "inline_link_clicks": sum(row["inline_link_clicks"] for row in rows),
-        "conversions": sum((conversions(row["actions"]) for row in rows), Decimal(0)),
-        "conversion_value": sum((conversions(row["action_values"]) for row in rows), Decimal(0)),
-    }
 
 
 async def test_last_7d_are_the_seven_complete_days_before_the_accounts_today(client, db, settings):

@@ -1,0 +1,10 @@
+drop trigger ad_accounts_campaign_metrics on ad_accounts;
+drop function ad_accounts_campaign_metrics();
+drop trigger campaigns_campaign_metrics on campaigns;
+drop function campaigns_campaign_metrics();
+drop trigger insights_daily_campaign_metrics_delete on insights_daily;
+drop trigger insights_daily_campaign_metrics_update on insights_daily;
+drop trigger insights_daily_campaign_metrics_insert on insights_daily;
+drop function insights_daily_campaign_metrics();
+drop function campaign_metrics_7d_forget(text, text);
+drop table campaign_metrics_7d;
