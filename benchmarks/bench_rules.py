@@ -22,7 +22,7 @@ What it does:
      of the changes it decided (`executor.plan_each`, two queries per matched object), to show that part's weight;
    - backtests: `runner.backtest(pool, rule, since=first stored day, until=yesterday)` in the account's timezone
      (capped at runner.MAX_BACKTEST_DAYS);
-   - backtest parts: the same pieces called as the runner calls them: SQL = `queries.rule_objects` +
+   - backtest parts: the same pieces called as the runner calls them: SQL = `runner.scope_objects` +
      `queries.daily_totals` (asyncpg decoding included), Python = `Series.build` + `replay`;
    - baseline: a bare `pool.fetch` of the statement `daily_totals` sends, with the same arguments (so the same
      rows): reading the data with asyncpg's own decoding and nothing after it.
@@ -70,7 +70,7 @@ from adsvc.auth.queries import insert_user
 from adsvc.automation import queries as rule_queries
 from adsvc.automation.executor import plan_each
 from adsvc.automation.rules import LONGEST_WINDOW_DAYS, Series, default_statuses, replay
-from adsvc.automation.runner import MAX_BACKTEST_DAYS, backtest, evaluate, rule_spec
+from adsvc.automation.runner import MAX_BACKTEST_DAYS, backtest, evaluate, rule_spec, scope_objects
 from adsvc.automation.schemas import RuleSpec
 from adsvc.collection.plan import account_today
 from adsvc.contexts import create_pg_pool
@@ -89,12 +89,6 @@ SYNC_OPTIONS = argparse.Namespace(days=400, sequential=False, poll_initial=0.02,
 SCOPE_STATUSES = ("ACTIVE", "PAUSED", "CAMPAIGN_PAUSED", "ADSET_PAUSED", "DISAPPROVED")
 LEVEL_TABLES = {"campaign": "campaigns", "adset": "adsets", "ad": "ads"}
 # the statement adsvc.automation.queries.daily_totals sends, for the baseline read
-DAILY_TOTALS_SQL = """
-        select i.object_id, i.date, i.spend, i.impressions, i.clicks, i.conversions, i.conversion_value
-        from insights_daily i
-        where i.account_id = $1 and i.level = $2 and i.date between $3 and $4
-          and ($5::text[] is null or i.object_id = any($5))
-        """
 STEPS = ("suggestions job", "suggestions replay", "rules live", "backtests", "backtest parts", "baseline fetch")
 
 Figures = dict[str, float]
@@ -332,15 +326,7 @@ async def backtest_parts(
             start = since - timedelta(days=LONGEST_WINDOW_DAYS)
             spec = rule_spec(rule)
             t0, c0 = time.perf_counter(), time.process_time()
-            objects = await rule_queries.rule_objects(
-                pool,
-                account_id=account_id,
-                level=spec.scope.level,
-                statuses=default_statuses(spec),
-                object_ids=spec.scope.object_ids,
-                campaign_ids=spec.scope.campaign_ids,
-                name_contains=spec.scope.name_contains,
-            )
+            objects = await scope_objects(pool, spec, account_id)
             t1 = time.perf_counter()
             rows = await rule_queries.daily_totals(
                 pool,
@@ -386,7 +372,7 @@ async def baseline_fetch(
             object_ids = accounts[account_id]["scope"][name]  # the ids rule_objects returned (read in the setup)
             started = time.perf_counter()
             rows = await pool.fetch(
-                DAILY_TOTALS_SQL,
+                rule_queries.DAILY_TOTALS_SQL,
                 account_id,
                 spec.scope.level,
                 span["since"] - timedelta(days=LONGEST_WINDOW_DAYS),

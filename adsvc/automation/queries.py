@@ -490,18 +490,21 @@ async def rule_objects(
     return [RuleObject(**dict(row)) for row in rows]
 
 
+DAILY_TOTALS_SQL = """
+    select i.object_id, i.date, i.spend, i.impressions, i.clicks, i.conversions, i.conversion_value
+    from insights_daily i
+    where i.account_id = $1 and i.level = $2 and i.date between $3 and $4
+      and ($5::text[] is null or i.object_id = any($5))
+"""
+
+
 async def daily_totals(
     db: Executor, *, account_id: str, level: str, object_ids: Sequence[str] | None, since: date, until: date
 ) -> list[DailyTotals]:
     """The stored daily totals of the account's objects of `level` over [since, until] (all of them when
     `object_ids` is None)."""
     rows = await db.fetch(
-        """
-        select i.object_id, i.date, i.spend, i.impressions, i.clicks, i.conversions, i.conversion_value
-        from insights_daily i
-        where i.account_id = $1 and i.level = $2 and i.date between $3 and $4
-          and ($5::text[] is null or i.object_id = any($5))
-        """,
+        DAILY_TOTALS_SQL,
         account_id,
         level,
         since,

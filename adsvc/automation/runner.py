@@ -78,7 +78,8 @@ async def _account(pg: asyncpg.Pool, account_id: str) -> Account:
     return account
 
 
-async def _scope_objects(pg: asyncpg.Pool, spec: RuleSpec, account_id: str) -> list[RuleObject]:
+async def scope_objects(pg: asyncpg.Pool, spec: RuleSpec, account_id: str) -> list[RuleObject]:
+    """The stored objects the rule's scope names (its statuses defaulted by its action)."""
     return await queries.rule_objects(
         pg,
         account_id=account_id,
@@ -110,7 +111,7 @@ async def evaluate(pg: asyncpg.Pool, rule: queries.RuleRow, *, now: datetime | N
     spec = rule_spec(rule)
     account = await _account(pg, rule.account_id)
     today = account_today(account.timezone_name, now)
-    objects = await _scope_objects(pg, spec, account.id)
+    objects = await scope_objects(pg, spec, account.id)
     series = await _series(pg, spec, account.id, objects, start=today - timedelta(days=LONGEST_WINDOW_DAYS), end=today)
     cooldowns = await queries.rule_cooldowns(pg, rule_id=rule.id)
     judge = Judge(spec)
@@ -344,7 +345,7 @@ async def backtest(
         raise BacktestPeriodError(f"until is after today ({today.isoformat()}) in the account's timezone")
     if (until - since).days + 1 > MAX_BACKTEST_DAYS:
         raise BacktestPeriodError(f"a backtest spans at most {MAX_BACKTEST_DAYS} days")
-    objects = await _scope_objects(pg, spec, account.id)
+    objects = await scope_objects(pg, spec, account.id)
     days = (until - since).days + 1
     if len(objects) * days > MAX_BACKTEST_OBJECT_DAYS:
         raise BacktestPeriodError(
