@@ -19,7 +19,7 @@ from jobs.collection import (
 )
 from jobs.context import shutdown, startup
 from jobs.maintenance import heartbeat, refresh_stale_campaign_metrics, sweep_stale_actions
-from jobs.rules import run_scheduled_rule, schedule_due_rules
+from jobs.rules import RUN_MAX_TRIES, run_scheduled_rule, schedule_due_rules
 from jobs.suggestions import generate_suggestions
 from jobs.webhooks import WEBHOOK_FUNCTIONS, schedule_alert_checks
 
@@ -39,7 +39,7 @@ class WorkerSettings:
         func(sync_insights, max_tries=SYNC_MAX_TRIES, timeout=2 * 60 * 60),
         func(backfill_insights, max_tries=SYNC_MAX_TRIES, timeout=6 * 60 * 60),
         func(generate_suggestions, max_tries=3, timeout=10 * 60),
-        func(run_scheduled_rule, max_tries=3, timeout=10 * 60),
+        func(run_scheduled_rule, max_tries=RUN_MAX_TRIES, timeout=10 * 60),
         *WEBHOOK_FUNCTIONS,
     ]
     cron_jobs: ClassVar[list[Any]] = [

@@ -647,6 +647,18 @@ async def finish_run(
     return RuleRunRow(**dict(row))
 
 
+async def count_blocked_runs(db: Executor, *, run_key_prefix: str) -> int:
+    """Runs of one scheduled slot that failed without acting (their retries take the next key)."""
+    count: int = await db.fetchval(
+        """
+        select count(*) from rule_runs
+        where (run_key = $1 or run_key like $1 || ':retry%') and status = 'failed' and applied = 0
+        """,
+        run_key_prefix,
+    )
+    return count
+
+
 async def runs_for_rule(db: Executor, *, rule_id: int, before_id: int | None, limit: int) -> list[RuleRunRow]:
     rows = await db.fetch(
         f"""

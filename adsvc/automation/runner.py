@@ -173,6 +173,7 @@ def decision_out(decision: Decision, *, action: queries.ActionRow | None = None)
 class RunResult:
     run: queries.RuleRunRow
     replayed: bool
+    blocked: GraphError | CircuitOpen | TokenUnreadable | None = None  # why the run could not act for the account
 
 
 def _run_status(*, applied: int, failed: int, error: str | None) -> str:
@@ -198,6 +199,7 @@ async def run_rule(
     acted: list[str] = []
     notified: list[RuleDecisionOut] = []
     evaluation: Evaluation | None = None
+    blocked: GraphError | CircuitOpen | TokenUnreadable | None = None
     try:
         evaluation = await evaluate(ctx.pg, rule, now=now)
     except AccountGone:
@@ -237,12 +239,17 @@ async def run_rule(
             except (GraphError, CircuitOpen, TokenUnreadable) as exc:
                 # the account cannot be acted for at all: the remaining changes are not attempted
                 stopped = error = f"could not act for the account: {exc}"
+                blocked = blocked or exc
                 failed += 1
                 failure = Refusal("failed", error)
                 decisions.append(decision_out(Decision(decision.verdict, step=decision.step, refusal=failure)))
                 continue
             if outcome.action.status == "failed":
                 failed += 1
+                if isinstance(outcome.error, CircuitOpen):
+                    # Meta is shedding this account's calls: the remaining changes would fail the same way at once
+                    stopped = error = f"could not act for the account: {outcome.error}"
+                    blocked = blocked or outcome.error
             else:
                 applied += 1
                 acted.append(decision.verdict.object.object_id)
@@ -289,7 +296,7 @@ async def run_rule(
             client_addr=ctx.client_addr,
             request_id=ctx.request_id,
         )
-    return RunResult(finished, replayed=False)
+    return RunResult(finished, replayed=False, blocked=blocked)
 
 
 async def _notify(

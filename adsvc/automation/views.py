@@ -645,15 +645,20 @@ def run_out(result: RunResult) -> RuleRunOut:
     "/api/v1/automation/rules/{rule_id}/run",
     name="run-automation-rule",
     summary="Evaluate the rule now and act on what matches (owners and managers), once per Idempotency-Key; the run "
-    "records every decision and action",
+    "records every decision and action. When nothing can be done at Meta for the account (circuit open, token "
+    "unusable) the answer is that error (503 with Retry-After, 422, ...) and the failed run is still recorded",
     response=RuleRunOut,
-    errors=(403, 404, 409, 422),
+    errors=(403, 404, 409, 422, 429, 503),
     path_params=_RULE_ID,
 )
 async def run_rule_now(request: web.Request, rule_id: int) -> web.Response:
     rule = (await _member_rule(request, rule_id, act=True)).rule
     run_key = f"manual:{rule.id}:" + idempotency_scope(request, default=f"request:{uuid.uuid4().hex}")
     result = await run_rule(action_context(request), rule, run_key=run_key, trigger="manual")
+    if result.blocked is not None and result.run.applied == 0:
+        # nothing could be done at Meta (breaker open, token unusable, ...): the caller gets the error that says
+        # when to retry; the failed run is recorded and listed under .../runs
+        raise agent_error_to_api(result.blocked)
     return json_response(run_out(result))
 
 
