@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from adsvc.accounts.queries import Account, account_by_id
 from adsvc.audit.queries import insert_audit_entry
 from adsvc.automation import queries
-from adsvc.automation.executor import ActionContext, Outcome, apply_step, plan_each, step_key
+from adsvc.automation.executor import ActionContext, apply_step, plan_each, step_key
 from adsvc.automation.planner import Plan, Refusal, Step
 from adsvc.automation.rules import (
     LONGEST_WINDOW_DAYS,
@@ -176,10 +176,79 @@ class RunResult:
     blocked: GraphError | CircuitOpen | TokenUnreadable | None = None  # why the run could not act for the account
 
 
-def _run_status(*, applied: int, failed: int, error: str | None) -> str:
-    if error is not None or (failed and not applied):
-        return "failed"
-    return "partial" if failed else "succeeded"
+@dataclass(slots=True)
+class _Tally:
+    """What a run decided and did, object by object."""
+
+    decisions: list[RuleDecisionOut] = field(default_factory=list)
+    applied: int = 0
+    refused: int = 0
+    failed: int = 0
+    acted: list[str] = field(default_factory=list)  # object ids: their cooldown starts now
+    notified: list[RuleDecisionOut] = field(default_factory=list)
+    error: str | None = None
+    blocked: GraphError | CircuitOpen | TokenUnreadable | None = None
+
+    def refuse(self, decision: Decision, refusal: Refusal) -> None:
+        self.refused += 1
+        self.decisions.append(decision_out(Decision(decision.verdict, step=decision.step, refusal=refusal)))
+
+    def fail(self, decision: Decision, code: str, message: str) -> None:
+        self.failed += 1
+        failure = Refusal(code, message)
+        self.decisions.append(decision_out(Decision(decision.verdict, step=decision.step, refusal=failure)))
+
+    def stop(self, exc: GraphError | CircuitOpen | TokenUnreadable) -> None:
+        """The account cannot be acted for at all: the remaining changes are not attempted."""
+        self.error = f"could not act for the account: {exc}"
+        self.blocked = self.blocked or exc
+
+    @property
+    def status(self) -> str:
+        if self.error is not None or (self.failed and not self.applied):
+            return "failed"
+        return "partial" if self.failed else "succeeded"
+
+
+async def _act(ctx: ActionContext, rule: queries.RuleRow, run_key: str, evaluation: Evaluation) -> _Tally:
+    tally = _Tally()
+    for decision in evaluation.decisions:
+        obj = decision.verdict.object
+        if decision.refusal is not None:
+            tally.refuse(decision, decision.refusal)
+        elif decision.step is None:  # notify only
+            out = decision_out(decision)
+            tally.decisions.append(out)
+            tally.notified.append(out)
+            tally.acted.append(obj.object_id)
+        elif tally.blocked is not None:
+            tally.fail(decision, "not_attempted", tally.error or "")
+        else:
+            try:
+                outcome = await apply_step(
+                    ctx,
+                    decision.step,
+                    account_id=rule.account_id,
+                    source="rule",
+                    source_id=str(rule.id),
+                    idempotency_key=step_key(f"rule:{rule.id}:{run_key}", decision.step),
+                )
+            except Refusal as refusal:  # the object changed between the evaluation and the write
+                tally.refuse(decision, refusal)
+                continue
+            except (GraphError, CircuitOpen, TokenUnreadable) as exc:
+                tally.stop(exc)
+                tally.fail(decision, "failed", tally.error or "")
+                continue
+            if outcome.action.status == "failed":
+                tally.failed += 1
+                if isinstance(outcome.error, CircuitOpen):  # Meta sheds this account's calls: the rest would too
+                    tally.stop(outcome.error)
+            else:
+                tally.applied += 1
+                tally.acted.append(obj.object_id)
+            tally.decisions.append(decision_out(decision, action=outcome.action))
+    return tally
 
 
 async def run_rule(
@@ -193,84 +262,29 @@ async def run_rule(
     )
     if not created and run.status != "running":
         return RunResult(run, replayed=True)
-    error: str | None = None
-    decisions: list[RuleDecisionOut] = []
-    applied = refused = failed = 0
-    acted: list[str] = []
-    notified: list[RuleDecisionOut] = []
     evaluation: Evaluation | None = None
-    blocked: GraphError | CircuitOpen | TokenUnreadable | None = None
     try:
         evaluation = await evaluate(ctx.pg, rule, now=now)
     except AccountGone:
-        error = "the rule's ad account is no longer connected"
-    if evaluation is not None:
-        stopped: str | None = None
-        for decision in evaluation.decisions:
-            if decision.refusal is not None:
-                refused += 1
-                decisions.append(decision_out(decision))
-                continue
-            if decision.step is None:
-                out = decision_out(decision)
-                decisions.append(out)
-                notified.append(out)
-                acted.append(decision.verdict.object.object_id)
-                continue
-            if stopped is not None:
-                failed += 1
-                skipped = Decision(decision.verdict, step=decision.step, refusal=Refusal("not_attempted", stopped))
-                decisions.append(decision_out(skipped))
-                continue
-            outcome: Outcome | None = None
-            try:
-                outcome = await apply_step(
-                    ctx,
-                    decision.step,
-                    account_id=rule.account_id,
-                    source="rule",
-                    source_id=str(rule.id),
-                    idempotency_key=step_key(f"rule:{rule.id}:{run_key}", decision.step),
-                )
-            except Refusal as refusal:  # the object changed between the evaluation and the write
-                refused += 1
-                decisions.append(decision_out(Decision(decision.verdict, step=decision.step, refusal=refusal)))
-                continue
-            except (GraphError, CircuitOpen, TokenUnreadable) as exc:
-                # the account cannot be acted for at all: the remaining changes are not attempted
-                stopped = error = f"could not act for the account: {exc}"
-                blocked = blocked or exc
-                failed += 1
-                failure = Refusal("failed", error)
-                decisions.append(decision_out(Decision(decision.verdict, step=decision.step, refusal=failure)))
-                continue
-            if outcome.action.status == "failed":
-                failed += 1
-                if isinstance(outcome.error, CircuitOpen):
-                    # Meta is shedding this account's calls: the remaining changes would fail the same way at once
-                    stopped = error = f"could not act for the account: {outcome.error}"
-                    blocked = blocked or outcome.error
-            else:
-                applied += 1
-                acted.append(decision.verdict.object.object_id)
-            decisions.append(decision_out(decision, action=outcome.action))
-    if notified and evaluation is not None:
-        await _notify(ctx, rule, run.id, run_key, evaluation.spec, notified)
-    status = _run_status(applied=applied, failed=failed, error=error)
+        tally = _Tally(error="the rule's ad account is no longer connected")
+    else:
+        tally = await _act(ctx, rule, run_key, evaluation)
+        if tally.notified:
+            await _notify(ctx, rule, run.id, run_key, evaluation.spec, tally.notified)
     async with ctx.pg.acquire() as conn, conn.transaction():
-        if acted:
-            await queries.record_cooldowns(conn, rule_id=rule.id, object_ids=acted, acted_at=datetime.now(UTC))
+        if tally.acted:
+            await queries.record_cooldowns(conn, rule_id=rule.id, object_ids=tally.acted, acted_at=datetime.now(UTC))
         finished = await queries.finish_run(
             conn,
             run_id=run.id,
-            status=status,
+            status=tally.status,
             evaluated=evaluation.evaluated if evaluation is not None else 0,
             matched=len(evaluation.decisions) if evaluation is not None else 0,
-            applied=applied,
-            refused=refused,
-            failed=failed,
-            results=[d.model_dump(mode="json") for d in decisions],
-            error=error,
+            applied=tally.applied,
+            refused=tally.refused,
+            failed=tally.failed,
+            results=[d.model_dump(mode="json") for d in tally.decisions],
+            error=tally.error,
         )
         await insert_audit_entry(
             conn,
@@ -279,24 +293,24 @@ async def run_rule(
             actor_label=None if ctx.actor_id is not None else "schedule",
             target_type="rule",
             target_id=str(rule.id),
-            outcome="failure" if status == "failed" else "success",
+            outcome="failure" if tally.status == "failed" else "success",
             details={
                 "run_id": finished.id,
                 "account_id": rule.account_id,
                 "trigger": trigger,
                 "rule_version": rule.version,
-                "status": status,
+                "status": tally.status,
                 "evaluated": finished.evaluated,
                 "matched": finished.matched,
-                "applied": applied,
-                "refused": refused,
-                "failed": failed,
-                "error": error,
+                "applied": tally.applied,
+                "refused": tally.refused,
+                "failed": tally.failed,
+                "error": tally.error,
             },
             client_addr=ctx.client_addr,
             request_id=ctx.request_id,
         )
-    return RunResult(finished, replayed=False, blocked=blocked)
+    return RunResult(finished, replayed=False, blocked=tally.blocked)
 
 
 async def _notify(
