@@ -66,6 +66,16 @@ def _model_pairs(endpoints: Iterable[Endpoint]) -> list[tuple[type[BaseModel], M
     return list(pairs)
 
 
+_IDEMPOTENCY_KEY: dict[str, Any] = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "Your unique key for this operation: a retry with the same key (within your user) finds the "
+    "first request's outcome instead of doing it twice",
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"},
+}
+
+
 def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     schema = model.model_json_schema()
     required = set(schema.get("required", []))
@@ -133,6 +143,8 @@ def _operation(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
         "responses": responses,
     }
     parameters = _path_parameters(endpoint) + (_query_parameters(endpoint.query) if endpoint.query else [])
+    if endpoint.idempotent:
+        parameters.append(_IDEMPOTENCY_KEY)
     if parameters:
         operation["parameters"] = parameters
     if endpoint.body is not None:

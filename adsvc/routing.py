@@ -45,6 +45,8 @@ class Endpoint:
     path_params: dict[str, type] = field(default_factory=dict)
     # statuses whose body is not the Error shape (e.g. /ready's 503 still carries the check results)
     alt_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
+    # honours an Idempotency-Key header: a retry with the same key finds the first request's outcome
+    idempotent: bool = False
 
     @property
     def openapi_path(self) -> str:
@@ -159,6 +161,7 @@ class Routes:
         content_type: str = "application/json",
         path_params: dict[str, type] | None = None,
         alt_responses: dict[int, type[BaseModel]] | None = None,
+        idempotent: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -178,6 +181,7 @@ class Routes:
                     content_type=content_type,
                     path_params=path_params or {},
                     alt_responses=alt_responses or {},
+                    idempotent=idempotent,
                 )
             )
             return handler

@@ -324,11 +324,14 @@ async def insert_rule(
     spec: dict[str, Any],
     next_run_at: datetime | None,
     created_by: int,
+    idempotency_key: str | None = None,
+    request_fingerprint: str | None = None,
 ) -> RuleRow:
     row = await conn.fetchrow(
         f"""
-        insert into automation_rules as r (account_id, name, enabled, spec, next_run_at, created_by)
-        values ($1, $2, $3, $4, $5, $6)
+        insert into automation_rules as r (account_id, name, enabled, spec, next_run_at, created_by, idempotency_key,
+                                           request_fingerprint)
+        values ($1, $2, $3, $4, $5, $6, $7, $8)
         returning {_RULE_COLUMNS}
         """,  # noqa: S608
         account_id,
@@ -337,8 +340,35 @@ async def insert_rule(
         spec,
         next_run_at,
         created_by,
+        idempotency_key,
+        request_fingerprint,
     )
     return _rule(row)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedRule:
+    rule: RuleRow
+    request_fingerprint: str | None
+    deleted: bool
+
+
+async def rule_by_idempotency_key(db: Executor, *, created_by: int, idempotency_key: str) -> KeyedRule | None:
+    """The rule this user created with this Idempotency-Key, deleted or not."""
+    row = await db.fetchrow(
+        f"""
+        select {_RULE_COLUMNS}, r.request_fingerprint, r.deleted_at is not null as deleted
+        from automation_rules r
+        where r.created_by = $1 and r.idempotency_key = $2
+        """,  # noqa: S608
+        created_by,
+        idempotency_key,
+    )
+    if row is None:
+        return None
+    values = dict(row)
+    fingerprint, deleted = values.pop("request_fingerprint"), values.pop("deleted")
+    return KeyedRule(RuleRow(**values), fingerprint, deleted)
 
 
 async def count_rules(db: Executor, *, account_id: str) -> int:

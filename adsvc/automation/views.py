@@ -4,6 +4,7 @@ keys and Graph errors turned into API errors."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Sequence
@@ -121,16 +122,20 @@ def action_context(request: web.Request) -> ActionContext:
     )
 
 
-def idempotency_scope(request: web.Request, default: str) -> str:
-    """The caller's Idempotency-Key (scoped to the caller, so two users' keys never meet), or `default`."""
+def idempotency_key(request: web.Request) -> str | None:
+    """The caller's Idempotency-Key header, checked."""
     key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is None:
-        return default
-    if not _KEY_PATTERN.match(key):
+    if key is not None and not _KEY_PATTERN.match(key):
         raise ValidationFailed.field(
             ("header", IDEMPOTENCY_HEADER), "must be 1 to 200 visible ASCII characters", code="invalid_idempotency_key"
         )
-    return f"user:{principal(request).user_id}:{key}"
+    return key
+
+
+def idempotency_scope(request: web.Request, default: str) -> str:
+    """The caller's Idempotency-Key (scoped to the caller, so two users' keys never meet), or `default`."""
+    key = idempotency_key(request)
+    return default if key is None else f"user:{principal(request).user_id}:{key}"
 
 
 def raise_for_failure(outcomes: Sequence[Outcome]) -> None:
@@ -256,6 +261,7 @@ async def get_action(request: web.Request, action_id: int) -> web.Response:
     response=ActionOut,
     errors=(403, 404, 409, 422, 429, 503),
     path_params={"action_id": int},
+    idempotent=True,
 )
 async def revert_action(request: web.Request, action_id: int) -> web.Response:
     pg = request.app[PG]
@@ -383,6 +389,22 @@ async def list_rules(request: web.Request, query: RuleListQuery) -> web.Response
     return json_response(RuleListOut(data=[rule_out(rule) for rule in rules]))
 
 
+def _replayed_create(keyed: queries.KeyedRule, fingerprint: str) -> web.Response:
+    """The answer to a create retried with the Idempotency-Key of an earlier one."""
+    if keyed.request_fingerprint != fingerprint:
+        raise ValidationFailed.field(
+            ("header", IDEMPOTENCY_HEADER),
+            f"this Idempotency-Key already created rule {keyed.rule.id} from a different request body",
+            code="idempotency_key_reused",
+        )
+    if keyed.deleted:
+        raise Conflict(f"this Idempotency-Key created rule {keyed.rule.id}, which has since been deleted",
+                       code="idempotency_key_used")  # fmt: skip
+    response = json_response(rule_out(keyed.rule), status=201)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
 @rule_routes.get(
     "/api/v1/automation/rule-presets",
     name="automation-rule-presets",
@@ -406,6 +428,7 @@ async def list_rule_presets(request: web.Request) -> web.Response:
     response=RuleOut,
     status=201,
     errors=(403, 409, 422),
+    idempotent=True,
 )
 async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
     pg = request.app[PG]
@@ -416,9 +439,17 @@ async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
     if account.role not in ACT_ROLES:
         raise Forbidden("only owners and managers can create rules")
     spec = RuleSpec.model_validate(body.model_dump(include=set(_SPEC_FIELDS)))
+    key = idempotency_key(request)
+    fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     async with pg.acquire() as conn, conn.transaction():
-        # one creator at a time per account, so the cap holds under concurrent requests
+        # one creator at a time per account, so the cap holds under concurrent requests (and a retry with the same
+        # key waits for the first request, then finds its rule)
         await conn.execute("select pg_advisory_xact_lock(hashtextextended('rules:' || $1, 0))", account.id)
+        if key is not None:
+            keyed = await queries.rule_by_idempotency_key(conn, created_by=principal(request).user_id,
+                                                          idempotency_key=key)  # fmt: skip
+            if keyed is not None:
+                return _replayed_create(keyed, fingerprint)
         if await queries.count_rules(conn, account_id=account.id) >= MAX_RULES_PER_ACCOUNT:
             raise Conflict(f"an account has at most {MAX_RULES_PER_ACCOUNT} rules", code="too_many_rules")
         rule = await queries.insert_rule(
@@ -429,6 +460,8 @@ async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
             spec=_stored_spec(spec),
             next_run_at=_first_run(spec, enabled=body.enabled, timezone_name=account.timezone_name),
             created_by=principal(request).user_id,
+            idempotency_key=key,
+            request_fingerprint=fingerprint,
         )
         await insert_audit_entry(
             conn,
@@ -650,6 +683,7 @@ def run_out(result: RunResult) -> RuleRunOut:
     response=RuleRunOut,
     errors=(403, 404, 409, 422, 429, 503),
     path_params=_RULE_ID,
+    idempotent=True,
 )
 async def run_rule_now(request: web.Request, rule_id: int) -> web.Response:
     rule = (await _member_rule(request, rule_id, act=True)).rule

@@ -190,6 +190,7 @@ async def dismiss_suggestion(request: web.Request, suggestion_id: int) -> web.Re
     response=SuggestionAppliedOut,
     errors=(403, 404, 409, 422, 429, 503),
     path_params={"suggestion_id": int},
+    idempotent=True,
 )
 async def apply_suggestion(request: web.Request, suggestion_id: int) -> web.Response:
     caller = principal(request)
@@ -293,6 +294,7 @@ async def _plan(
     body=PauseUnderperformingRunIn,
     response=AutomationRunOut,
     errors=(403, 404, 409, 429, 503),
+    idempotent=True,
 )
 async def pause_underperforming(request: web.Request, body: PauseUnderperformingRunIn) -> web.Response:
     thresholds = Thresholds(
@@ -309,6 +311,7 @@ async def pause_underperforming(request: web.Request, body: PauseUnderperforming
     body=OptimizeBudgetsRunIn,
     response=AutomationRunOut,
     errors=(404,),
+    idempotent=True,
 )
 async def optimize_budgets(request: web.Request, body: OptimizeBudgetsRunIn) -> web.Response:
     thresholds = Thresholds(
@@ -329,6 +332,7 @@ async def optimize_budgets(request: web.Request, body: OptimizeBudgetsRunIn) -> 
     body=ReallocationPlanRunIn,
     response=AutomationRunOut,
     errors=(404,),
+    idempotent=True,
 )
 async def reallocation_plan(request: web.Request, body: ReallocationPlanRunIn) -> web.Response:
     thresholds = Thresholds(

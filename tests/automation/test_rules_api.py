@@ -539,3 +539,33 @@ async def test_a_scheduled_run_meta_sheds_is_retried_as_a_new_run_of_its_slot(wo
         assert again["replayed"] and again["run_id"] == done["run_id"] and world.writes == writes + len(expected)
     finally:
         await queue.aclose()
+
+
+async def test_a_create_retried_with_its_idempotency_key_finds_the_first_rule(world, settings):
+    body = pause_rule(world, 1.0)
+    key = {"Idempotency-Key": "create-rule-1"}
+    first = await world.post(RULES, json=body, headers=key)
+    again = await world.post(RULES, json=body, headers=key)
+    assert first.status == again.status == 201, await again.text()
+    assert (await first.json()) == (await again.json()) and again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    rule_id = (await first.json())["id"]
+    assert await world.db.fetchval("select count(*) from automation_rules where account_id = $1", world.account_id) == 1
+    assert (
+        await world.db.fetchval(
+            "select count(*) from audit_log where action = 'rule.create' and target_id = $1", str(rule_id)
+        )
+        == 1
+    )
+    # the same key with another body is a client error, not a silent replay
+    other = await world.post(RULES, json={**body, "name": "Another"}, headers=key)
+    assert other.status == 422 and (await other.json())["error"]["code"] == "idempotency_key_reused"
+    # keys belong to their user: a manager's same key creates the manager's own rule
+    manager = await add_member(world, settings, "manager")
+    theirs = await world.post(RULES, manager, json=body, headers=key)
+    assert theirs.status == 201 and (await theirs.json())["id"] != rule_id
+    await world.client.delete(f"{RULES}/{rule_id}", headers=world.owner.headers)
+    gone = await world.post(RULES, json=body, headers=key)
+    assert gone.status == 409 and (await gone.json())["error"]["code"] == "idempotency_key_used"
+    bad = await world.post(RULES, json=body, headers={"Idempotency-Key": "sp ace"})
+    assert bad.status == 422 and (await bad.json())["error"]["code"] == "invalid_idempotency_key"
