@@ -45,26 +45,8 @@ class ActionOut(BaseModel):
 
     @classmethod
     def from_row(cls, action: ActionRow) -> ActionOut:
-        return cls(
-            id=action.id,
-            account_id=action.account_id,
-            object_type=action.object_type,  # type: ignore[arg-type]
-            object_id=action.object_id,
-            field=action.field,  # type: ignore[arg-type]
-            before_value=action.before_value,
-            after_value=action.after_value,
-            currency=action.currency,
-            status=action.status,  # type: ignore[arg-type]
-            source=action.source,  # type: ignore[arg-type]
-            source_id=action.source_id,
-            reason=action.reason,
-            reverts_action_id=action.reverts_action_id,
-            error=action.error,
-            requested_by=action.requested_by,
-            created_at=action.created_at,
-            applied_at=action.applied_at,
-            reverted_at=action.reverted_at,
-        )
+        # validated, not copied: a status or field the database holds but this model does not know fails loudly
+        return cls.model_validate(action, from_attributes=True)
 
 
 class ActionListQuery(BaseModel):
