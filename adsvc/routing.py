@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 from aiohttp import web
@@ -51,6 +51,21 @@ class Endpoint:
     @property
     def openapi_path(self) -> str:
         return _PATH_PARAM.sub(r"{\1}", self.path)
+
+
+class _HasId(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+RowT = TypeVar("RowT", bound=_HasId)
+
+
+def keyset_page(rows: Sequence[RowT], limit: int) -> tuple[Sequence[RowT], int | None]:
+    """A page of rows read with `limit + 1` (the extra row only says there is more), and the id the next page
+    continues from: None on the last page."""
+    page = rows[:limit]
+    return page, (page[-1].id if len(rows) > limit else None)
 
 
 def json_response(data: BaseModel | dict[str, Any] | list[Any], *, status: int = 200) -> web.Response:

@@ -34,7 +34,7 @@ from adsvc.graph.errors import ErrorKind, GraphError
 from adsvc.graph.invalidation import publish_invalidation
 from adsvc.keys import AGENTS, ARQ, BREAKERS, HTTP, PG, REDIS, SETTINGS, TOKEN_BOX
 from adsvc.requests import audit_origin, client_address, principal, request_id
-from adsvc.routing import Auth, Routes, json_response
+from adsvc.routing import Auth, Routes, json_response, keyset_page
 
 routes = Routes(tag="ad-accounts")
 ops_routes = Routes(tag="ops")
@@ -245,13 +245,9 @@ async def list_sync_runs(request: web.Request, query: SyncRunListQuery, account_
     runs = await runs_for_account(
         request.app[PG], account_id=account.id, before_id=query.before_id, limit=query.limit + 1
     )
-    page = runs[: query.limit]
-    return json_response(
-        SyncRunListOut(
-            data=[SyncRunOut(**dataclasses.asdict(run)) for run in page],
-            next_before_id=page[-1].id if len(runs) > query.limit else None,
-        )
-    )
+    page, next_before_id = keyset_page(runs, query.limit)
+    data = [SyncRunOut(**dataclasses.asdict(run)) for run in page]
+    return json_response(SyncRunListOut(data=data, next_before_id=next_before_id))
 
 
 @ops_routes.get(

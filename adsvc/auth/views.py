@@ -31,7 +31,7 @@ from adsvc.auth.tokens import issue_access_token
 from adsvc.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from adsvc.keys import DUMMY_PASSWORD_HASH, PASSWORDS, PG, REDIS, SETTINGS
 from adsvc.requests import client_address, principal, request_id
-from adsvc.routing import Auth, Routes, json_response
+from adsvc.routing import Auth, Routes, json_response, keyset_page
 
 routes = Routes(tag="auth")
 admin_routes = Routes(tag="admin")
@@ -219,8 +219,7 @@ async def change_password(request: web.Request, body: ChangePasswordIn) -> web.R
 )
 async def list_users(request: web.Request, query: UserListQuery) -> web.Response:
     users = await queries.list_users(request.app[PG], after_id=query.after_id, limit=query.limit + 1)
-    page = users[: query.limit]
-    next_after_id = page[-1].id if len(users) > query.limit else None
+    page, next_after_id = keyset_page(users, query.limit)
     return json_response(UserListOut(data=[_user_out(user) for user in page], next_after_id=next_after_id))
 
 

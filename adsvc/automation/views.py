@@ -62,7 +62,7 @@ from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import GraphError
 from adsvc.keys import AGENTS, ARQ, PG
 from adsvc.requests import audit_origin, client_address, principal, request_id
-from adsvc.routing import Routes, json_response
+from adsvc.routing import Routes, json_response, keyset_page
 from adsvc.suggestions.engine import Draft
 
 routes = Routes(tag="automation")
@@ -233,8 +233,7 @@ async def list_actions(request: web.Request, query: ActionListQuery) -> web.Resp
         before_id=query.before_id,
         limit=query.limit + 1,
     )
-    page = rows[: query.limit]
-    next_before_id = page[-1].id if len(rows) > query.limit else None
+    page, next_before_id = keyset_page(rows, query.limit)
     return json_response(ActionListOut(data=[action_out(row) for row in page], next_before_id=next_before_id))
 
 
@@ -709,10 +708,6 @@ async def list_rule_runs(request: web.Request, query: RuleRunListQuery, rule_id:
     await _member_rule(request, rule_id)
     runs = await queries.runs_for_rule(request.app[PG], rule_id=rule_id, before_id=query.before_id,
                                        limit=query.limit + 1)  # fmt: skip
-    page = runs[: query.limit]
-    return json_response(
-        RuleRunListOut(
-            data=[run_out(RunResult(run, replayed=False)) for run in page],
-            next_before_id=page[-1].id if len(runs) > query.limit else None,
-        )
-    )
+    page, next_before_id = keyset_page(runs, query.limit)
+    data = [run_out(RunResult(run, replayed=False)) for run in page]
+    return json_response(RuleRunListOut(data=data, next_before_id=next_before_id))

@@ -32,7 +32,7 @@ from adsvc.collection.records import account_number
 from adsvc.errors import Conflict, Forbidden, NotFound
 from adsvc.keys import PG
 from adsvc.requests import client_address, principal, request_id
-from adsvc.routing import Routes, json_response
+from adsvc.routing import Routes, json_response, keyset_page
 from adsvc.suggestions import queries
 from adsvc.suggestions.engine import LOWER, PAUSE, RAISE, REALLOCATE, Draft, Thresholds, suggest, suggestion_period
 from adsvc.suggestions.schemas import (
@@ -91,8 +91,7 @@ async def list_suggestions(request: web.Request, query: SuggestionListQuery) -> 
         before_id=query.before_id,
         limit=query.limit + 1,
     )
-    page = rows[: query.limit]
-    next_before_id = page[-1].id if len(rows) > query.limit else None
+    page, next_before_id = keyset_page(rows, query.limit)
     return json_response(SuggestionListOut(data=[_suggestion_out(row) for row in page], next_before_id=next_before_id))
 
 

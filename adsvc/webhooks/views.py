@@ -16,7 +16,7 @@ from adsvc.integrations.n8n import N8nClient, N8nError
 from adsvc.integrations.n8n_workflows import alerts_workflow, metrics_workflow, validate_workflow
 from adsvc.keys import ARQ, HTTP, PG, TOKEN_BOX
 from adsvc.requests import audit_origin, client_address, principal, request_id
-from adsvc.routing import Auth, Routes, json_response
+from adsvc.routing import Auth, Routes, json_response, keyset_page
 from adsvc.webhooks import queries
 from adsvc.webhooks.config import WebhookSettings
 from adsvc.webhooks.deliveries import emit_test
@@ -276,9 +276,9 @@ async def list_deliveries(request: web.Request, query: DeliveryListQuery, webhoo
     rows = await queries.deliveries_for_webhook(
         request.app[PG], webhook_id=webhook.id, status=query.status, before_id=query.before_id, limit=query.limit + 1
     )
-    page = rows[: query.limit]
+    page, next_before_id = keyset_page(rows, query.limit)
     data = [DeliveryOut(**{k: v for k, v in dataclasses.asdict(row).items() if k != "webhook_id"}) for row in page]
-    return json_response(DeliveryListOut(data=data, next_before_id=page[-1].id if len(rows) > query.limit else None))
+    return json_response(DeliveryListOut(data=data, next_before_id=next_before_id))
 
 
 # ---- n8n -----------------------------------------------------------------------------------------------------
