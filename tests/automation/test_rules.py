@@ -23,6 +23,7 @@ from adsvc.automation.rules import (
     window_range,
 )
 from adsvc.automation.schemas import BudgetRuleAction, DailySchedule, IntervalSchedule, RuleIn, RuleSpec
+from adsvc.campaigns.periods import resolve_period
 
 TODAY = date(2026, 3, 20)
 NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
@@ -61,6 +62,9 @@ def test_windows_are_metas_presets_relative_to_the_accounts_today():
     assert window_range("last_3d", TODAY) == (days_before(3), days_before(1))
     assert window_range("last_7d", TODAY) == (days_before(7), days_before(1))
     assert window_range("last_30d", TODAY) == (days_before(30), days_before(1))
+    # the same days as the reporting API's presets of the same name
+    for preset in ("today", "yesterday", "last_7d", "last_14d", "last_30d"):
+        assert window_range(preset, TODAY) == resolve_period(today=TODAY, preset=preset, since=None, until=None)
 
 
 def test_window_sums_include_exactly_their_days_and_ratios_come_from_sums():
