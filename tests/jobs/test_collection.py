@@ -243,7 +243,11 @@ async def test_worker_killed_mid_sync_and_run_again_is_exact(aiohttp_client, db,
 
     await _set_faults(graph_sandbox)
     redis = client.app[REDIS]
-    await redis.delete(f"arq:in-progress:{job_id}")  # what its expiry would do, without the wait
+    # what the expiry of the dead worker's in-progress keys would do, without the wait: the backfill's, and those of
+    # any cron job it was running when killed (arq keeps them for its longest job timeout, hours; the burst worker
+    # below would wait for them, since a queued job with a live in-progress key is someone else's)
+    for key in await redis.keys("arq:in-progress:*"):
+        await redis.delete(key)
     await redis.delete(f"adsvc:sync-lock:{account.account_id}")  # the dead worker's lease, likewise
     # (the killed worker's own cron jobs are still queued; this test worker has no crons, so arq drops them)
     await run_worker_burst(stack)
