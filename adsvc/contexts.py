@@ -41,6 +41,7 @@ from adsvc.keys import (
     TOKEN_BOX,
 )
 from adsvc.metrics import Metrics
+from adsvc.outages import connect_or_unreachable
 from adsvc.settings import Settings
 
 
@@ -69,6 +70,9 @@ async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
         min_size=settings.db_pool_min_size,
         max_size=settings.db_pool_max_size,
         command_timeout=settings.db_timeout_seconds,
+        # a stopped or unreachable PostgreSQL fails the request within this, not asyncpg's default of 60 s
+        timeout=settings.db_timeout_seconds,
+        connect=connect_or_unreachable,
         init=init_connection,
         reset=keep_session,
         # ingest stages up to ~50,000 rows in a temporary table per step: keep them in memory, not in temp files

@@ -56,7 +56,7 @@ class EmbeddedPostgres:
         self.path = data_dir.resolve() / "postgres"
         self.started_here = False
 
-    def _postmaster_running(self) -> bool:
+    def is_running(self) -> bool:
         from pgserver.utils import PostmasterInfo
 
         info = PostmasterInfo.read_from_pgdata(self.path)
@@ -68,7 +68,7 @@ class EmbeddedPostgres:
         from pgserver.postgres_server import get_server
 
         self.path.mkdir(parents=True, exist_ok=True)
-        if not self._postmaster_running():
+        if not self.is_running():
             script = "import sys, pgserver; pgserver.get_server(sys.argv[1], cleanup_mode=None)"
             command = [sys.executable, "-W", "ignore", "-c", script, str(self.path)]
             subprocess.run(command, check=True, start_new_session=True, timeout=120)
@@ -77,7 +77,7 @@ class EmbeddedPostgres:
         return str(server.get_uri(POSTGRES_DATABASE))
 
     def stop(self) -> None:
-        if not self.started_here or not self._postmaster_running():
+        if not self.started_here or not self.is_running():
             return
         from pgserver import _commands
 

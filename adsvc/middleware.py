@@ -15,8 +15,17 @@ from adsvc.auth.apikeys import key_digest
 from adsvc.auth.principal import Principal
 from adsvc.auth.queries import is_active_admin, use_api_key
 from adsvc.auth.tokens import InvalidToken
-from adsvc.errors import ApiError, Forbidden, MethodNotAllowed, NotFound, PayloadTooLarge, Unauthorized
+from adsvc.errors import (
+    ApiError,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from adsvc.keys import ENDPOINTS, METRICS, PG, PRINCIPAL, REQUEST_ID, REVOCATION, TOKEN_VERIFIER
+from adsvc.outages import DATABASE, OUTAGES, RETRY_AFTER_SECONDS, outage_of
 from adsvc.routing import Auth
 
 log = logging.getLogger("adsvc.web")
@@ -75,7 +84,8 @@ def _translate_http_exception(exc: web.HTTPException) -> ApiError:
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every ApiError becomes the JSON error shape; anything unexpected is logged in full and answered a bare 500."""
+    """Every ApiError becomes the JSON error shape; PostgreSQL or Redis unreachable is a 503 with Retry-After (logged
+    once per outage); anything else unexpected is logged in full and answered a bare 500."""
     try:
         return await handler(request)
     except ApiError as exc:
@@ -84,9 +94,24 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status < 400:
             raise
         return error_response(_translate_http_exception(exc), request[REQUEST_ID])
-    except Exception:
-        log.exception("unhandled error in %s %s (request_id=%s)", request.method, request.path, request[REQUEST_ID])
-        return error_response(ApiError("internal server error"), request[REQUEST_ID])
+    except Exception as exc:
+        component = outage_of(exc)
+        if component is None:
+            log.exception("unhandled error in %s %s (request_id=%s)", request.method, request.path, request[REQUEST_ID])
+            return error_response(ApiError("internal server error"), request[REQUEST_ID])
+        OUTAGES.down(component, exc, where="answering 503")
+        return error_response(_unavailable(component), request[REQUEST_ID])
+
+
+def _unavailable(component: str) -> ServiceUnavailable:
+    if component == DATABASE:
+        return ServiceUnavailable(
+            "the database is unavailable; try again shortly", retry_after=RETRY_AFTER_SECONDS,
+            code="database_unavailable",
+        )  # fmt: skip
+    return ServiceUnavailable(
+        "Redis is unavailable; try again shortly", retry_after=RETRY_AFTER_SECONDS, code="redis_unavailable"
+    )
 
 
 def bearer_token(request: web.Request) -> str:

@@ -12,28 +12,15 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import psycopg2
 import pytest
 import redis as redis_sync
 from aiohttp.test_utils import TestClient, TestServer
-from factories import TEST_SECRET, TEST_TOKEN_KEY, Stack, make_settings
-from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
+from factories import TEST_SECRET, TEST_TOKEN_KEY, Stack, fresh_database, make_settings
 
 from adsvc.app import create_app
 from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from adsvc.migrations import apply_migrations
 from adsvc.sandbox import SandboxConfig, create_sandbox_app
-from adsvc.settings import REPO_ROOT, Settings
-
-TEST_DATABASE = "adsvc_test"
-
-
-def _with_database(url: str, database: str) -> str:
-    """Swap the database name in a libpq URL, keeping query parameters such as a socket `host`."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+from adsvc.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -49,14 +36,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         redis = EmbeddedRedis.in_data_dir(data_dir)
         admin_url = postgres.start()
         redis_url = redis.start(reuse=False)
-    conn = psycopg2.connect(admin_url)
-    conn.set_isolation_level(ISOLATION_LEVEL_AUTOCOMMIT)
-    with conn.cursor() as cur:
-        cur.execute(f"drop database if exists {TEST_DATABASE} with (force)")
-        cur.execute(f"create database {TEST_DATABASE}")
-    conn.close()
-    database_url = _with_database(admin_url, TEST_DATABASE)
-    apply_migrations(database_url, REPO_ROOT / "migrations")
+    database_url = fresh_database(admin_url)
     try:
         yield Stack(database_url=database_url, redis_url=redis_url, admin_database_url=admin_url)
     finally:

@@ -8,11 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import psycopg2
 from aiohttp.test_utils import TestClient
+from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
 
 from adsvc.auth.passwords import hash_password, password_hasher
 from adsvc.auth.queries import User, insert_user
-from adsvc.settings import Settings
+from adsvc.migrations import apply_migrations
+from adsvc.settings import REPO_ROOT, Settings
 
 TEST_PASSWORD = "correct horse battery staple"
 TEST_SECRET = "test-secret-key-" + "x" * 40
@@ -70,3 +73,27 @@ def bearer(token: str) -> dict[str, str]:
 
 def random_secret() -> str:
     return secrets.token_urlsafe(40)
+
+
+TEST_DATABASE = "adsvc_test"
+
+
+def _with_database(url: str, database: str) -> str:
+    """Swap the database name in a libpq URL, keeping query parameters such as a socket `host`."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+def fresh_database(admin_url: str) -> str:
+    """(Re)create the test database on that server, migrated; returns its URL."""
+    conn = psycopg2.connect(admin_url)
+    conn.set_isolation_level(ISOLATION_LEVEL_AUTOCOMMIT)
+    with conn.cursor() as cur:
+        cur.execute(f"drop database if exists {TEST_DATABASE} with (force)")
+        cur.execute(f"create database {TEST_DATABASE}")
+    conn.close()
+    database_url = _with_database(admin_url, TEST_DATABASE)
+    apply_migrations(database_url, REPO_ROOT / "migrations")
+    return database_url
