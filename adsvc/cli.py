@@ -129,12 +129,16 @@ def cmd_worker(args: argparse.Namespace) -> None:
         # jobs read their settings from the environment, like every process does
         os.environ.update(_child_env(settings))
         from arq.connections import RedisSettings
-        from arq.worker import run_worker
 
+        from jobs.runtime import run_worker
         from jobs.worker import WorkerSettings
 
         print("adsvc: worker started", flush=True)
-        run_worker(WorkerSettings, redis_settings=RedisSettings.from_dsn(settings.redis_url or ""))  # type: ignore[arg-type]
+        run_worker(
+            WorkerSettings,
+            redis_settings=RedisSettings.from_dsn(settings.redis_url or ""),
+            lease_seconds=settings.worker_lease_seconds,
+        )
 
 
 # ---- migrate -----------------------------------------------------------------------------------------------------

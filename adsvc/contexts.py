@@ -41,7 +41,7 @@ from adsvc.keys import (
     TOKEN_BOX,
 )
 from adsvc.metrics import Metrics
-from adsvc.outages import connect_or_unreachable
+from adsvc.outages import connect_or_unreachable, quiet_pool_floor_retries
 from adsvc.settings import Settings
 
 
@@ -65,6 +65,7 @@ async def keep_session(conn: asyncpg.Connection) -> None:
 
 async def create_pg_pool(settings: Settings) -> asyncpg.Pool:
     assert settings.database_url
+    quiet_pool_floor_retries()
     pool = await asyncpg.create_pool(
         settings.database_url,
         min_size=settings.db_pool_min_size,

@@ -102,3 +102,27 @@ async def connect_or_unreachable(*args: Any, **kwargs: Any) -> asyncpg.Connectio
         raise DatabaseUnreachable(f"cannot connect to PostgreSQL: {type(exc).__name__}") from exc
     OUTAGES.up(DATABASE)
     return conn
+
+
+class _PoolFloorRetries(logging.Filter):
+    """asyncpg's pool reconnects to its minimum size in the background and logs each failed attempt with a
+    traceback; during an outage those are the outage itself: logged once, through OUTAGES, instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("Failed to restore the pool connection floor"):
+            return True
+        cause = record.exc_info[1] if record.exc_info else None
+        if cause is None or outage_of(cause) != DATABASE:
+            return True
+        OUTAGES.down(DATABASE, cause, where="the pool reconnects in the background")
+        return False
+
+
+_POOL_FLOOR_FILTER = _PoolFloorRetries()
+
+
+def quiet_pool_floor_retries() -> None:
+    """Install the filter on asyncpg's pool logger (once per process)."""
+    pool_log = logging.getLogger("asyncpg.pool")
+    if _POOL_FLOOR_FILTER not in pool_log.filters:
+        pool_log.addFilter(_POOL_FLOOR_FILTER)

@@ -128,7 +128,8 @@ class Settings:
     graph_pacing_time_scale: float = 1.0
     insights_lookback_days: int = 28
     structure_sync_minutes: int = 30
-    sync_lock_seconds: int = 600
+    sync_lock_seconds: int = 120
+    worker_lease_seconds: int = 90
     sync_retry_base_seconds: float = 10.0
     migrations_dir: Path = REPO_ROOT / "migrations"
     templates_dir: Path = REPO_ROOT / "templates"
@@ -186,7 +187,8 @@ class Settings:
             graph_pacing_time_scale=_float(env, "GRAPH_PACING_TIME_SCALE", 1.0),
             insights_lookback_days=_int(env, "INSIGHTS_LOOKBACK_DAYS", 28),
             structure_sync_minutes=_int(env, "STRUCTURE_SYNC_MINUTES", 30),
-            sync_lock_seconds=_int(env, "SYNC_LOCK_SECONDS", 600),
+            sync_lock_seconds=_int(env, "SYNC_LOCK_SECONDS", 120),
+            worker_lease_seconds=_int(env, "WORKER_LEASE_SECONDS", 90),
             sync_retry_base_seconds=_float(env, "SYNC_RETRY_BASE_SECONDS", 10.0),
         )
 
@@ -243,5 +245,9 @@ class Settings:
             raise ConfigError("FACEBOOK_GRAPH_URL must be an http(s) URL")
         if self.agent_cache_ttl_seconds < 1 or self.worker_agent_cache_ttl_seconds < 1:
             raise ConfigError("AGENT_CACHE_TTL_SECONDS and WORKER_AGENT_CACHE_TTL_SECONDS must be positive")
+        if not 5 <= self.worker_lease_seconds <= 600:
+            raise ConfigError("WORKER_LEASE_SECONDS must be between 5 and 600")
+        if not 3 <= self.sync_lock_seconds <= 3600:
+            raise ConfigError("SYNC_LOCK_SECONDS must be between 3 and 3600")
         if not 1 <= self.insights_lookback_days <= 90:
             raise ConfigError("INSIGHTS_LOOKBACK_DAYS must be between 1 and 90")

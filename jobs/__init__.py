@@ -1,1 +1,1 @@
-"""arq workers: `arq jobs.worker.WorkerSettings` or `adsvc worker`."""
+"""arq workers, run by `adsvc worker` (jobs/runtime.py: arq's Worker with leases and outage handling)."""

@@ -37,6 +37,7 @@ from adsvc.collection.records import OBJECT_FIELDS, insight_records, object_reco
 from adsvc.graph.agent import FacebookAdsAgent
 from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import ErrorKind, GraphError
+from adsvc.outages import outage_of
 from jobs.webhooks import notify_sync_failed
 
 log = logging.getLogger("adsvc.jobs")
@@ -200,13 +201,25 @@ async def run_sync(
     ctx: dict[str, Any], account_id: str, *, kind: str, body: Body, since: Any = None, until: Any = None
 ) -> dict[str, Any]:
     """The envelope every sync shares: lease, run record, agent, error policy."""
-    pg, settings = ctx["pg"], ctx["settings"]
-    lock = SyncLock(ctx["app_redis"], account_id, lease_seconds=settings.sync_lock_seconds)
+    settings = ctx["settings"]
+    # named after the job: the same job redelivered after its worker died takes the lease back at once
+    lock = SyncLock(ctx["app_redis"], account_id, lease_seconds=settings.sync_lock_seconds, holder=ctx.get("job_id"))
     if not await lock.acquire():
         attempt = int(ctx.get("job_try", 1))
         wait = min(BUSY_WAIT_MAX_SECONDS, settings.sync_retry_base_seconds * 2 ** min(attempt - 1, 10))
         log.info("%s sync of %s deferred %.0f s: another sync holds the account", kind, account_id, wait)
         raise Retry(defer=wait)
+    try:
+        async with lock.kept_alive():
+            return await _run_locked(ctx, account_id, lock, kind=kind, body=body, since=since, until=until)
+    finally:
+        await lock.release()
+
+
+async def _run_locked(
+    ctx: dict[str, Any], account_id: str, lock: SyncLock, *, kind: str, body: Body, since: Any, until: Any
+) -> dict[str, Any]:
+    pg, settings = ctx["pg"], ctx["settings"]
     run_id: int | None = None
     started = time.monotonic()
     try:
@@ -254,11 +267,13 @@ async def run_sync(
         await _finish(pg, run_id, "rescheduled", "lease_lost", str(exc))
         raise Retry(defer=3 * settings.sync_retry_base_seconds) from None
     except Exception as exc:
+        if (component := outage_of(exc)) is not None:
+            # not the sync's fault: the worker retries the job once the dependency is back; no alert
+            await _finish_if_possible(pg, run_id, "rescheduled", f"{component}_unavailable", str(exc))
+            raise
         await _finish(pg, run_id, "failed", type(exc).__name__, str(exc)[:500])
         await notify_sync_failed(ctx, account_id, run_id, type(exc).__name__, str(exc), kind=kind)
         raise
-    finally:
-        await lock.release()
 
 
 async def _after_insights(ctx: dict[str, Any], account_id: str) -> None:
@@ -272,6 +287,16 @@ async def _after_insights(ctx: dict[str, Any], account_id: str) -> None:
 async def _finish(pg: Any, run_id: int | None, status: str, error_kind: str, error: str) -> None:
     if run_id is not None:
         await queries.finish_run(pg, run_id=run_id, status=status, error_kind=error_kind, error=error[:1000])
+
+
+async def _finish_if_possible(pg: Any, run_id: int | None, status: str, error_kind: str, error: str) -> None:
+    """Record the run's end if the database answers; when it is the database that is down, the next try marks this
+    run abandoned instead."""
+    try:
+        await _finish(pg, run_id, status, error_kind, error)
+    except Exception as exc:
+        if outage_of(exc) is None:
+            raise
 
 
 async def _today(ctx: dict[str, Any], account_id: str) -> Any:

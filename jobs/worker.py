@@ -18,7 +18,7 @@ from jobs.collection import (
     sync_structure,
 )
 from jobs.context import shutdown, startup
-from jobs.maintenance import heartbeat, refresh_stale_campaign_metrics, sweep_stale_actions
+from jobs.maintenance import refresh_stale_campaign_metrics, sweep_stale_actions
 from jobs.rules import RUN_MAX_TRIES, run_scheduled_rule, schedule_due_rules
 from jobs.suggestions import generate_suggestions
 from jobs.webhooks import WEBHOOK_FUNCTIONS, schedule_alert_checks
@@ -43,8 +43,6 @@ class WorkerSettings:
         *WEBHOOK_FUNCTIONS,
     ]
     cron_jobs: ClassVar[list[Any]] = [
-        # run_at_startup so a fresh worker shows on the status page at once
-        cron(heartbeat, second=0, run_at_startup=True, unique=False, timeout=30),
         cron(
             schedule_structure_syncs,
             minute=_every(int(os.environ.get("STRUCTURE_SYNC_MINUTES", "30"))),

@@ -1,14 +1,29 @@
-"""One sync per ad account at a time, across every worker: a Redis lease renewed while the sync makes progress."""
+"""One sync per ad account at a time, across every worker: a Redis lease, renewed in the background while the
+sync runs and named after the job holding it, so the same job redelivered after its worker died takes it back at
+once while any other sync of the account waits for the lease to lapse."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import os
+from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("adsvc.jobs")
 
 LOCK_PREFIX = "adsvc:sync-lock:"
 
-# Release and renew only if we still own the lease (a lease that expired may belong to another worker now).
+# Take the lease if free or already ours; release and renew only if we still own it (a lease that expired may
+# belong to another worker now).
+_ACQUIRE = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
+if redis.call('set', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 _RENEW = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
@@ -16,18 +31,41 @@ _RENEW = (
 
 
 class SyncLock:
-    def __init__(self, redis: Redis, account_id: str, *, lease_seconds: int) -> None:
+    def __init__(self, redis: Redis, account_id: str, *, lease_seconds: int, holder: str | None = None) -> None:
         self._redis = redis
         self.key = LOCK_PREFIX + account_id
-        self._token = os.urandom(16).hex()
+        self._token = holder or os.urandom(16).hex()
         self._lease_ms = lease_seconds * 1000
+        self.lost = False
 
     async def acquire(self) -> bool:
-        return bool(await self._redis.set(self.key, self._token, px=self._lease_ms, nx=True))
+        acquired = self._redis.eval(_ACQUIRE, 1, self.key, self._token, str(self._lease_ms))
+        return bool(await acquired)  # type: ignore[misc]  # redis-py types eval for both sync and async clients
 
     async def renew(self) -> bool:
         renewed = self._redis.eval(_RENEW, 1, self.key, self._token, str(self._lease_ms))
-        return bool(await renewed)  # type: ignore[misc]  # redis-py types eval for both sync and async clients
+        if not await renewed:  # type: ignore[misc]
+            self.lost = True
+        return not self.lost
 
     async def release(self) -> None:
         await self._redis.eval(_RELEASE, 1, self.key, self._token)  # type: ignore[misc]
+
+    @contextlib.asynccontextmanager
+    async def kept_alive(self) -> AsyncIterator[None]:
+        """Renew the lease every third of it until the block ends (a report can poll Meta for minutes per step)."""
+
+        async def renew_forever() -> None:
+            while not self.lost:
+                await asyncio.sleep(self._lease_ms / 3000)
+                try:
+                    await self.renew()
+                except (RedisError, OSError) as exc:  # the sync's own Redis calls will meet the outage too
+                    log.warning("could not renew %s: %s", self.key, type(exc).__name__)
+
+        task = asyncio.create_task(renew_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from adsvc.outages import OutageLog
+
 CHANNEL = "adsvc:agent-cache:invalidate"
 ALL = "*"
 
@@ -22,11 +24,14 @@ async def publish_invalidation(redis: Redis, account_id: str | None) -> int:
 
 
 async def listen_for_invalidations(redis: Redis, invalidate: Callable[[str | None], int]) -> None:
-    """Run until cancelled, reconnecting after Redis outages (a missed message only delays a drop to the TTL)."""
+    """Run until cancelled, reconnecting after Redis outages (a missed message only delays a drop to the TTL);
+    an outage is logged when it begins and when the subscription is back, not at every reconnect attempt."""
+    outages = OutageLog(log)
     while True:
         try:
             async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
                 await pubsub.subscribe(CHANNEL)
+                outages.up("agent cache invalidations (Redis)")
                 async for message in pubsub.listen():
                     data = message.get("data")
                     if isinstance(data, bytes):
@@ -34,5 +39,5 @@ async def listen_for_invalidations(redis: Redis, invalidate: Callable[[str | Non
                     if isinstance(data, str):
                         invalidate(None if data == ALL else data)
         except (RedisError, OSError) as exc:
-            log.warning("agent cache invalidation listener lost Redis (%s); retrying", type(exc).__name__)
+            outages.down("agent cache invalidations (Redis)", exc, where="reconnecting every 2 s")
             await asyncio.sleep(2)

@@ -1,4 +1,7 @@
-"""Worker liveness in Redis: each arq worker writes a heartbeat key with a TTL, and arq its queue counters."""
+"""Worker liveness in Redis: each arq worker writes a heartbeat key every few seconds, and arq its queue counters.
+
+A worker whose beat is older than DEAD_AFTER_BEATS intervals is dead (SIGKILL, OOM, a lost machine): the status
+page says so for an hour, then forgets it. A worker that stops cleanly removes its key at once."""
 
 from __future__ import annotations
 
@@ -10,7 +13,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 HEARTBEAT_PREFIX = "adsvc:worker-heartbeat:"
-HEARTBEAT_TTL_SECONDS = 180
+HEARTBEAT_TTL_SECONDS = 3600
+DEAD_AFTER_BEATS = 3
 # arq's default queue writes "<time> j_complete=.. j_failed=.. j_retried=.. j_ongoing=.. queued=.." here.
 ARQ_HEALTH_CHECK_KEY = "arq:queue:health-check"
 
@@ -22,6 +26,10 @@ class WorkerBeat:
     pid: int
     started_at: float
     beat_at: float
+    interval_seconds: float = 15.0
+
+    def alive(self, now: float) -> bool:
+        return now - self.beat_at <= max(DEAD_AFTER_BEATS * self.interval_seconds, 30.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +59,8 @@ def parse_queue_counters(health_check: str | bytes | None) -> dict[str, int]:
 
 
 async def worker_status(redis: Redis, *, timeout: float = 2.0) -> WorkerStatus | None:
-    """Workers that beat within the TTL (newest first) and the queue's counters; None when Redis cannot say."""
+    """Workers that beat within the last hour (newest first; see WorkerBeat.alive) and the queue's counters; None
+    when Redis cannot say."""
     try:
         async with asyncio.timeout(timeout):
             keys = [key async for key in redis.scan_iter(match=HEARTBEAT_PREFIX + "*", count=100)]

@@ -4,10 +4,12 @@ and the first request after PostgreSQL is back is served normally."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
-from factories import bearer, create_user, login, make_settings
+import aiohttp
+from factories import TEST_PASSWORD, bearer, create_user, login, make_settings
 
 from adsvc.app import create_app
 
@@ -45,9 +47,9 @@ async def test_postgres_stopped_answers_503_logs_once_and_recovers(aiohttp_clien
         assert response.status == 200, (path, await response.text())
 
     await own_db.close()
-    await own.stop_postgres()
     caplog.clear()
     with caplog.at_level(logging.INFO):
+        await own.stop_postgres()
         for _ in range(3):
             for method, path in ENDPOINTS:
                 response, elapsed = await _call(client, method, path, token, api_key)
@@ -74,3 +76,45 @@ async def test_postgres_stopped_answers_503_logs_once_and_recovers(aiohttp_clien
             assert response.status == 200, (path, await response.text())
     assert any("database reachable again" in record.getMessage() for record in caplog.records)
     assert (await client.post("/api/v1/auth/login", json={"email": user.email, "password": "x" * 12})).status == 401
+
+
+async def test_postgres_stopped_and_started_under_a_request_loop_answers_only_503_then_200(own, own_db, fleet):
+    """A real `adsvc serve` process under a request loop while PostgreSQL stops for real and starts again."""
+    web = await fleet.web(DB_TIMEOUT_SECONDS=str(DB_TIMEOUT))
+    user = await create_user(own_db, make_settings(own.stack))
+    await own_db.close()
+    seen: list[tuple[float, int]] = []
+    stop = asyncio.Event()
+    async with aiohttp.ClientSession() as http:
+        signed_in = await http.post(web.base_url + "/api/v1/auth/login",
+                                    json={"email": user.email, "password": TEST_PASSWORD})  # fmt: skip
+        headers = bearer((await signed_in.json())["access_token"])
+
+        async def request_loop() -> None:
+            paths = ["/api/v1/ad-accounts", "/api/v1/campaigns", "/api/v1/suggestions"]
+            while not stop.is_set():
+                for path in paths:
+                    async with http.get(web.base_url + path, headers=headers) as response:
+                        seen.append((time.monotonic(), response.status))
+                        if response.status == 503:
+                            assert response.headers["Retry-After"]
+                            assert (await response.json())["error"]["code"] == "database_unavailable"
+                await asyncio.sleep(0.02)
+
+        loop = asyncio.create_task(request_loop())
+        await asyncio.sleep(1)
+        await own.stop_postgres()
+        await asyncio.sleep(5)
+        await own.start_postgres()
+        started_at = time.monotonic()
+        await asyncio.sleep(3)
+        stop.set()
+        await loop
+    statuses = [status for _, status in seen]
+    assert set(statuses) == {200, 503}, sorted(set(statuses))
+    assert statuses.count(503) >= 10
+    after = [status for at, status in seen if at > started_at + 1]
+    assert after and set(after) == {200}
+    log = web.log()
+    assert "Traceback" not in log
+    assert log.count("database unavailable") == 1, log

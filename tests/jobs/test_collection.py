@@ -7,22 +7,23 @@ import asyncio
 import os
 import signal
 import sys
-from datetime import date, timedelta
-from decimal import Decimal
+import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from arq.connections import RedisSettings
-from arq.worker import Worker
 from factories import TEST_SECRET, TEST_TOKEN_KEY, bearer, create_user, login, make_settings
+from ground_truth import assert_matches_ground_truth
 
 from adsvc.app import create_app
 from adsvc.collection.plan import account_today, lookback_window
 from adsvc.keys import ARQ, REDIS
 from adsvc.sandbox import SANDBOX_ACCESS_TOKEN, SANDBOX_STATE, FaultProfile
+from jobs.runtime import AdsvcWorker
 from jobs.worker import WorkerSettings
 
-LEVELS = ("account", "campaign", "adset", "ad")
+LEASE_SECONDS = 5
 FAST = {
     "GRAPH_POLL_INITIAL_SECONDS": "0.01",
     "GRAPH_POLL_MAX_SECONDS": "0.05",
@@ -51,8 +52,8 @@ def worker_env(monkeypatch, stack, graph_sandbox):
     return values
 
 
-async def run_worker_burst(stack) -> Worker:
-    worker = Worker(
+async def run_worker_burst(stack, **overrides: Any) -> AdsvcWorker:
+    worker = AdsvcWorker(
         functions=WorkerSettings.functions,
         cron_jobs=[],
         on_startup=WorkerSettings.on_startup,
@@ -62,6 +63,7 @@ async def run_worker_burst(stack) -> Worker:
         poll_delay=0.02,
         handle_signals=False,
         max_jobs=4,
+        **overrides,
     )
     try:
         await worker.main()
@@ -80,40 +82,6 @@ async def connect(client, db, settings, account_id: str) -> tuple[Any, str]:
     )
     assert response.status in (200, 201), await response.text()
     return user, token
-
-
-def _expected_key(row: dict[str, Any], level: str) -> tuple[str, date]:
-    object_id = str(row[f"{level}_id"] if level != "account" else row["account_id"]).removeprefix("act_")
-    return object_id, row["date_start"]
-
-
-async def assert_matches_ground_truth(db, sandbox_state, account_id: str, since: date, until: date) -> int:
-    compared = 0
-    for level in LEVELS:
-        truth = sandbox_state.data.ground_truth_insights(account_id, level, since, until)
-        stored = await db.fetch(
-            """select object_id, date, impressions, clicks, inline_link_clicks, reach, spend, actions, conversions
-               from insights_daily where account_id = $1 and level = $2 and date between $3 and $4""",
-            account_id.removeprefix("act_"),
-            level,
-            since,
-            until,
-        )
-        by_key = {(row["object_id"], row["date"]): row for row in stored}
-        assert len(by_key) == len(truth), (level, len(by_key), len(truth))
-        for expected in truth:
-            row = by_key[_expected_key(expected, level)]
-            assert row["impressions"] == expected["impressions"], (level, expected)
-            assert row["clicks"] == expected["clicks"]
-            assert row["inline_link_clicks"] == expected["inline_link_clicks"]
-            assert row["reach"] == expected["reach"]
-            assert row["spend"] == expected["spend"]
-            actions = {key: Decimal(value) for key, value in row["actions"].items()}
-            assert actions == {key: Decimal(value) for key, value in expected["actions"].items()}, (level, expected)
-            purchases_and_leads = expected["actions"].get("purchase", 0) + expected["actions"].get("lead", 0)
-            assert row["conversions"] == purchases_and_leads
-            compared += 1
-    return compared
 
 
 async def test_connect_then_sync_matches_ground_truth(aiohttp_client, db, stack, graph_sandbox, worker_env):
@@ -210,8 +178,9 @@ async def test_restated_conversions_update_stored_rows(aiohttp_client, db, stack
 
 
 async def test_worker_killed_mid_sync_and_run_again_is_exact(aiohttp_client, db, stack, graph_sandbox, worker_env):
-    """A real `adsvc worker` process is SIGKILLed half-way through a backfill; arq re-delivers the job (we skip the
-    wait for its in-progress key to expire) and the re-run ends with exactly the sandbox's ground truth."""
+    """A real `adsvc worker` process is SIGKILLed half-way through a backfill; its lease on the job runs out, another
+    worker takes the job (try 2), takes back the account's sync lease (named after the job), and ends with exactly
+    the sandbox's ground truth."""
     settings = make_settings(stack, facebook_graph_url=graph_url(graph_sandbox))
     client = await aiohttp_client(create_app(settings))
     state = graph_sandbox.app[SANDBOX_STATE]
@@ -223,7 +192,7 @@ async def test_worker_killed_mid_sync_and_run_again_is_exact(aiohttp_client, db,
     job_id = "backfill-to-kill"
     await client.app[ARQ].enqueue_job("backfill_insights", account.account_id, 40, _job_id=job_id)
     env = {**os.environ, **worker_env, "GRAPH_POLL_INITIAL_SECONDS": "0.02", "GRAPH_POLL_MAX_SECONDS": "0.02",
-           "LOG_LEVEL": "WARNING"}  # fmt: skip
+           "LOG_LEVEL": "WARNING", "WORKER_LEASE_SECONDS": str(LEASE_SECONDS)}  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "adsvc", "worker", env=env, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
@@ -238,19 +207,17 @@ async def test_worker_killed_mid_sync_and_run_again_is_exact(aiohttp_client, db,
     finally:
         process.send_signal(signal.SIGKILL)
         await process.wait()
+    killed_at = time.monotonic()
     killed = await db.fetchrow("select id, status, progress from sync_runs where job_id = $1", job_id)
     assert killed["status"] == "running" and 0 < killed["progress"] < 1
+    redis = client.app[REDIS]
+    assert 0 < await redis.pttl(f"arq:in-progress:{job_id}") <= LEASE_SECONDS * 1000
 
     await _set_faults(graph_sandbox)
-    redis = client.app[REDIS]
-    # what the expiry of the dead worker's in-progress keys would do, without the wait: the backfill's, and those of
-    # any cron job it was running when killed (arq keeps them for its longest job timeout, hours; the burst worker
-    # below would wait for them, since a queued job with a live in-progress key is someone else's)
-    for key in await redis.keys("arq:in-progress:*"):
-        await redis.delete(key)
-    await redis.delete(f"adsvc:sync-lock:{account.account_id}")  # the dead worker's lease, likewise
     # (the killed worker's own cron jobs are still queued; this test worker has no crons, so arq drops them)
-    await run_worker_burst(stack)
+    worker = await run_worker_burst(stack, lease_seconds=LEASE_SECONDS)
+    assert time.monotonic() - killed_at < LEASE_SECONDS + 30
+    assert worker.jobs_complete >= 1
     runs = await db.fetch("select status from sync_runs where job_id = $1 order by id", job_id)
     assert [run["status"] for run in runs] == ["abandoned", "succeeded"]
     today = account_today(account.timezone_name)

@@ -1,48 +1,66 @@
-"""The arq worker in burst mode: start-up with real resources, the heartbeat job, and the status page reading it."""
+"""The adsvc arq worker: start-up with real resources, its own heartbeat, and the status page reading it (alive
+while it beats, dead once its beats stop, gone after a clean shutdown)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from arq.connections import RedisSettings
-from arq.worker import Worker
 from factories import TEST_SECRET, TEST_TOKEN_KEY
 
 from adsvc.keys import REDIS
-from adsvc.status.workers import HEARTBEAT_PREFIX, HEARTBEAT_TTL_SECONDS
+from adsvc.status.workers import HEARTBEAT_PREFIX, HEARTBEAT_TTL_SECONDS, WorkerBeat, record_heartbeat
+from jobs.runtime import AdsvcWorker
 from jobs.worker import WorkerSettings
 
 
-async def test_worker_heartbeat_shows_on_status_page(client, stack, monkeypatch):
+def _worker(stack, **overrides) -> AdsvcWorker:
+    values = {
+        "functions": WorkerSettings.functions,
+        "cron_jobs": [],  # the schedulers would pick up accounts other tests connected
+        "on_startup": WorkerSettings.on_startup,
+        "on_shutdown": WorkerSettings.on_shutdown,
+        "redis_settings": RedisSettings.from_dsn(stack.redis_url),
+        "poll_delay": 0.05,
+        "handle_signals": False,
+        "lease_seconds": 6,
+        **overrides,
+    }
+    return AdsvcWorker(**values)
+
+
+async def test_worker_heartbeat_shows_alive_on_status_page_and_leaves_on_shutdown(client, stack, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", stack.database_url)
     monkeypatch.setenv("REDIS_URL", stack.redis_url)
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
     monkeypatch.setenv("TOKEN_ENCRYPTION_KEY", TEST_TOKEN_KEY)
-    worker = Worker(
-        functions=WorkerSettings.functions,
-        # only the heartbeat: the sync schedulers would pick up accounts other tests connected
-        cron_jobs=[job for job in WorkerSettings.cron_jobs if job.name == "cron:heartbeat"],
-        on_startup=WorkerSettings.on_startup,
-        on_shutdown=WorkerSettings.on_shutdown,
-        redis_settings=RedisSettings.from_dsn(stack.redis_url),
-        burst=True,
-        poll_delay=0.05,
-        handle_signals=False,
-    )
-    try:
-        await worker.main()
-    except BaseException:
-        await worker.close()
-        raise
-    assert worker.jobs_complete == 1 and worker.jobs_failed == 0
-    worker_id = worker.ctx["worker_id"]
+    worker = _worker(stack)
+    running = asyncio.create_task(worker.main())
     app_redis = client.server.app[REDIS]
-    assert 0 < await app_redis.ttl(HEARTBEAT_PREFIX + worker_id) <= HEARTBEAT_TTL_SECONDS
+    try:
+        async with asyncio.timeout(10):
+            while "worker_id" not in worker.ctx or not await app_redis.exists(HEARTBEAT_PREFIX + worker.worker_id):
+                await asyncio.sleep(0.05)
+        assert 0 < await app_redis.ttl(HEARTBEAT_PREFIX + worker.worker_id) <= HEARTBEAT_TTL_SECONDS
+        html = await (await client.get("/status")).text()
+        assert worker.worker_id in html
+        assert ">alive<" in html and ">dead<" not in html
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await worker.close()  # runs on_shutdown
+    assert await app_redis.exists(HEARTBEAT_PREFIX + worker.worker_id) == 0
 
+
+async def test_worker_whose_beats_stopped_shows_dead(client):
+    now = time.time()
+    beat = WorkerBeat(worker_id="gone-4242", host="gone", pid=4242, started_at=now - 600, beat_at=now - 120,
+                      interval_seconds=15)  # fmt: skip
+    await record_heartbeat(client.server.app[REDIS], beat)
     html = await (await client.get("/status")).text()
-    assert worker_id in html
-    assert "No worker has reported" not in html
-
-    await worker.close()  # runs on_shutdown
-    assert await app_redis.exists(HEARTBEAT_PREFIX + worker_id) == 0
+    row = html[html.index("gone-4242") :].split("</tr>")[0]
+    assert ">dead<" in row and "120 s ago" in row
 
 
 async def test_status_page_says_when_no_worker_reports(client):
