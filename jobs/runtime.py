@@ -31,7 +31,7 @@ from arq.constants import in_progress_key_prefix, retry_key_prefix
 from arq.worker import Function, Worker, get_kwargs
 from redis.exceptions import RedisError
 
-from adsvc.outages import REDIS, OutageLog, outage_of
+from adsvc.outages import OUTAGES, REDIS, outage_of
 from adsvc.status.workers import WorkerBeat, record_heartbeat
 
 log = logging.getLogger("adsvc.worker")
@@ -93,7 +93,7 @@ class AdsvcWorker(Worker):
         # arq writes this TTL when it takes a job; the lease loop keeps it alive while the job runs
         self.in_progress_timeout_s = lease_seconds
         self.renew_every = max(1.0, lease_seconds / 6)
-        self.outages = OutageLog(log)
+        self.outages = OUTAGES  # one per process: the pool's reconnects report to it too
         self.outage_attempts: dict[str, int] = {}
         self.outage_retried: set[str] = set()
         self._lease_task: asyncio.Task[None] | None = None

@@ -146,3 +146,31 @@ async def test_two_webs_two_workers_one_killed_mid_backfill_the_other_finishes_e
         status = await (await http.get(web1.base_url + "/status")).text()
         assert ">dead<" in status or str(victim.process.pid) not in status
     await redis.aclose()
+
+
+async def test_a_job_that_meets_a_postgres_outage_is_retried_not_failed(
+    aiohttp_client, own, own_db, fleet, graph_sandbox
+):
+    client, settings = await _app(aiohttp_client, own, graph_sandbox)
+    account = next(iter(graph_sandbox.app[SANDBOX_STATE].data.accounts.values()))
+    await _connect(client, own_db, settings, account.account_id)
+    worker = await fleet.worker()
+    await _connect_syncs_done(own_db)
+    await own_db.close()
+
+    await own.stop_postgres()
+    job = await client.app[ARQ].enqueue_job("sync_structure", account.account_id, _job_id="during-db-outage")
+    assert job is not None
+    async with asyncio.timeout(30):
+        while "met a database outage" not in worker.log():
+            await asyncio.sleep(0.2)
+    await asyncio.sleep(6)  # a few retries' worth
+    await own.start_postgres()
+
+    result = await job.result(timeout=60)
+    assert result["status"] == "succeeded"
+    info = await job.result_info()
+    assert info is not None and info.success and info.job_try == 1  # outage retries gave their tries back
+    log = worker.log()
+    assert log.count("database unavailable") == 1, log
+    assert "Traceback" not in log and "failed" not in log.replace("sync-failed", "")
