@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import getpass
 import logging
 import os
@@ -18,6 +19,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from adsvc.sandbox.cli import add_parser as add_sandbox_parser
 from adsvc.settings import ConfigError, Settings
@@ -36,16 +38,28 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"adsvc: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 
+def _validate_environment() -> None:
+    """Every setting, before anything starts: a bad value stops every command with one line and exit 2."""
+    from adsvc.webhooks.config import WebhookSettings
+
+    try:
+        Settings.from_env()
+        WebhookSettings.from_env()
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
 @contextlib.contextmanager
-def resolved_settings(*, need_redis: bool) -> Iterator[Settings]:
+def resolved_settings(*, need_redis: bool, announce_new_data_dir: bool = True) -> Iterator[Settings]:
     """Settings from the environment; without DATABASE_URL / REDIS_URL, the embedded servers of the data folder.
 
     Servers this process had to start are stopped when it leaves; ones already running (say, under `adsvc dev`) stay.
+    Every server the command needs is reached once before it runs: one line and exit 2 when one does not answer.
     """
     try:
         settings = Settings.from_env()
@@ -53,29 +67,49 @@ def resolved_settings(*, need_redis: bool) -> Iterator[Settings]:
         _fail(str(exc))
     embedded = not settings.database_url or (need_redis and not settings.redis_url)
     if not embedded:
+        _reach_servers(settings, need_redis=need_redis)
         yield settings
         return
     from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis, secret_key_for, token_encryption_key_for
 
     postgres = EmbeddedPostgres(settings.data_dir) if not settings.database_url else None
     redis = EmbeddedRedis.in_data_dir(settings.data_dir) if need_redis and not settings.redis_url else None
+    if announce_new_data_dir and any(server and not server.path.exists() for server in (postgres, redis)):
+        # an empty stack started in whatever directory the command ran from would look like lost data
+        print(
+            f"adsvc: DATABASE_URL/REDIS_URL unset: creating a new embedded data folder at {settings.data_dir.resolve()}"
+            " (set ADSVC_DATA_DIR, or run from the folder that holds .adsvc, to use an existing one)",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         try:
             database_url = postgres.start() if postgres else settings.database_url or ""
             redis_url = redis.start() if redis else settings.redis_url or ""
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             _fail(f"could not start the embedded stack in {settings.data_dir}: {exc}")
-        yield settings.with_embedded(
+        resolved = settings.with_embedded(
             database_url=database_url,
             redis_url=redis_url,
             secret_key=secret_key_for(settings.data_dir),
             token_encryption_key=token_encryption_key_for(settings.data_dir),
         )
+        _reach_servers(resolved, need_redis=need_redis)
+        yield resolved
     finally:
         if redis:
             redis.stop()
         if postgres:
             postgres.stop()
+
+
+def _reach_servers(settings: Settings, *, need_redis: bool) -> None:
+    from adsvc.preflight import Unreachable, check_servers
+
+    try:
+        check_servers(settings.database_url, settings.redis_url if need_redis else None)
+    except Unreachable as exc:
+        _fail(str(exc))
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
@@ -111,10 +145,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
             loop = uvloop.new_event_loop()
         host = args.host or settings.host
         port = args.port if args.port is not None else settings.port
-        print(f"adsvc: serving on http://{host}:{port} (status page: http://{host}:{port}/status)", flush=True)
-        web.run_app(
-            app, host=host, port=port, access_log_class=AccessLogger, print=None, loop=loop, handler_cancellation=False
-        )
+
+        def listening(_: str) -> None:
+            # run_app calls this once the socket listens, after every cleanup_ctx started
+            print(f"adsvc: serving on http://{host}:{port} (status page: http://{host}:{port}/status)", flush=True)
+
+        try:
+            web.run_app(app, host=host, port=port, access_log_class=AccessLogger, print=listening, loop=loop,
+                        handler_cancellation=False)  # fmt: skip
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                _fail(f"cannot listen on {host}:{port}: the address is already in use")
+            _fail(f"could not start serving on {host}:{port}: {exc.strerror or type(exc).__name__}")
 
 
 # ---- worker ------------------------------------------------------------------------------------------------------
@@ -180,7 +222,6 @@ async def _create_user(settings: Settings, *, email: str, password: str, is_admi
             user = await insert_user(conn, email=email, hashed_password=hashed, is_admin=is_admin)
             if user is None:
                 _fail(f"a user with email {email} already exists")
-            assert user is not None
             await insert_audit_entry(
                 conn,
                 action="user.create",
@@ -235,7 +276,7 @@ async def _backfill(settings: Settings, *, account_id: str, days: int, wait: boo
             _fail(f"ad account {account_id} is not connected (connect it with POST /api/v1/ad-accounts)")
         job_id = f"backfill:{account_id}:{int(time.time())}"
         await queue.enqueue_job("backfill_insights", account_id, days, _job_id=job_id)
-        print(f"adsvc: queued a {days}-day backfill of {account.name} (act_{account_id}) as job {job_id}", flush=True)  # type: ignore[union-attr]
+        print(f"adsvc: queued a {days}-day backfill of {account.name} (act_{account_id}) as job {job_id}", flush=True)
         if not wait:
             return 0
         status = await worker_status(queue)
@@ -368,7 +409,6 @@ async def _connect_account(
         owner = await user_by_email(conn, email=owner_email)
         if owner is None or not owner.is_active:
             _fail(f"no active user {owner_email}; create it with `adsvc create-user`")
-        assert owner is not None
         try:
             async with aiohttp.ClientSession() as session:
                 agent = await create_agent(settings, session=session, breakers=BreakerRegistry(),
@@ -459,7 +499,7 @@ def _run_dev(args: argparse.Namespace) -> None:
     def request_stop(signum: int, frame: object) -> None:
         stop.set()
 
-    with resolved_settings(need_redis=True) as settings:
+    with resolved_settings(need_redis=True, announce_new_data_dir=False) as settings:
         assert settings.database_url
         applied = apply_migrations(settings.database_url, settings.migrations_dir)
         print(f"adsvc dev: data in {settings.data_dir.resolve()}; {len(applied)} migration(s) applied", flush=True)
@@ -595,5 +635,6 @@ def main(argv: list[str] | None = None) -> None:
     from dotenv import load_dotenv
 
     load_dotenv(Path.cwd() / ".env", override=False)
+    _validate_environment()
     _setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     args.func(args)
