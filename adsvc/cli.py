@@ -1,4 +1,4 @@
-"""The `adsvc` command: serve, worker, migrate, create-user and dev (the embedded default)."""
+"""The `adsvc` command: serve, worker, migrate, create-user, reset-password and dev (the embedded default)."""
 
 from __future__ import annotations
 
@@ -249,6 +249,63 @@ def cmd_create_user(args: argparse.Namespace) -> None:
             _fail("password " + "; ".join(problems))
         user_id = asyncio.run(_create_user(settings, email=email, password=password, is_admin=args.admin, actor="cli"))
     print(f"adsvc: created {'admin' if args.admin else 'user'} {email} (id {user_id})")
+
+
+async def _reset_password(settings: Settings, *, email: str, password: str, actor: str) -> tuple[str, bool]:
+    """Set a user's password and revoke every token (and so every session) issued before now; audited."""
+    import asyncpg
+    from redis.asyncio import Redis
+
+    from adsvc.audit.queries import insert_audit_entry
+    from adsvc.auth.passwords import hash_password, password_hasher
+    from adsvc.auth.policy import password_problems
+    from adsvc.auth.queries import set_password, user_by_email
+    from adsvc.auth.revocation import revoke_user_tokens
+    from adsvc.auth.throttle import clear_account_failures
+    from adsvc.contexts import init_connection
+    from adsvc.errors import ServiceUnavailable
+
+    conn = await asyncpg.connect(settings.database_url)
+    redis: Redis = Redis.from_url(settings.redis_url or "", socket_timeout=5, socket_connect_timeout=5)
+    try:
+        await init_connection(conn)
+        user = await user_by_email(conn, email=email)
+        if user is None:
+            _fail(f"no user with email {email}")
+        problems = password_problems(password, email=user.email, min_length=settings.password_min_length)
+        if problems:
+            _fail("password " + "; ".join(problems))
+        hashed = await hash_password(password_hasher(settings), password)
+        cutoff = time.time()
+        try:
+            async with conn.transaction():
+                await set_password(conn, user_id=user.id, hashed_password=hashed)
+                await insert_audit_entry(
+                    conn, action="auth.reset_password", actor_id=None, actor_label=actor, target_type="user",
+                    target_id=str(user.id), details={"revoked_tokens_issued_before": cutoff},
+                )  # fmt: skip
+                # before commit, as change-password does: if Redis cannot take it, the password stays as it was
+                lifetime = settings.jwt_expiration_minutes * 60
+                await revoke_user_tokens(
+                    redis, user_id=user.id, before=cutoff, token_lifetime_seconds=lifetime, timeout=5
+                )
+            # the locked-out owner of a forgotten password can sign in at once
+            await clear_account_failures(redis, settings, email=user.email)
+        except ServiceUnavailable:
+            _fail("Redis did not answer, so the old tokens could not be revoked; the password is unchanged")
+        return user.email, user.is_active
+    finally:
+        await redis.aclose()
+        await conn.close()
+
+
+def cmd_reset_password(args: argparse.Namespace) -> None:
+    password = _read_password(prompt_twice=True)
+    with resolved_settings(need_redis=True) as settings:
+        email, active = asyncio.run(_reset_password(settings, email=args.email.strip(), password=password, actor="cli"))
+    print(f"adsvc: password of {email} reset; every token and session issued before now is revoked")
+    if not active:
+        print(f"adsvc: note: {email} is disabled and still cannot sign in", file=sys.stderr)
 
 
 # ---- backfill ----------------------------------------------------------------------------------------------------
@@ -587,6 +644,16 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("email", metavar="EMAIL")
     create_user.add_argument("--admin", action="store_true", help="make the user an administrator")
     create_user.set_defaults(func=cmd_create_user)
+
+    reset_password = commands.add_parser(
+        "reset-password",
+        help="set a user's password and revoke their tokens",
+        description="Set the password of the user with EMAIL (read from a prompt, or from the first line of standard "
+        "input when it is not a terminal; never from the command line), checked against the password policy. "
+        "Every access token and session of that user issued before now is revoked; the change is audited.",
+    )
+    reset_password.add_argument("email", metavar="EMAIL")
+    reset_password.set_defaults(func=cmd_reset_password)
 
     dev = commands.add_parser(
         "dev",
