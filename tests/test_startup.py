@@ -97,7 +97,7 @@ def test_locations_never_carry_credentials():
     assert server_location("postgresql://u:pw@db.internal/x", default_port=5432) == "db.internal:5432"
     assert server_location("postgresql://u:pw@h1:5432,h2/x", default_port=5432) == "h1:5432,h2:5432"
     assert server_location("postgresql://u:pw@[::1]:5433/x", default_port=5432) == "[::1]:5433"
-    assert server_location("postgresql://postgres:@/postgres?host=/tmp/pg", default_port=5432) == "/tmp/pg"
+    assert server_location("postgresql://postgres:@/postgres?host=/run/pg", default_port=5432) == "/run/pg"
     assert server_location("redis://:pw@cache:6380/0", default_port=6379) == "cache:6380"
     assert server_location("unix:///run/redis.sock?password=pw", default_port=6379) == "/run/redis.sock"
 

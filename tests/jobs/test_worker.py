@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from arq.connections import RedisSettings
 from arq.worker import Worker
-from factories import TEST_SECRET, TEST_TOKEN_KEY
+from factories import TEST_SECRET, TEST_TOKEN_KEY, bearer, create_user, login
 
 from adsvc.keys import REDIS
 from adsvc.status.workers import HEARTBEAT_PREFIX, HEARTBEAT_TTL_SECONDS
 from jobs.worker import WorkerSettings
 
 
-async def test_worker_heartbeat_shows_on_status_page(client, stack, monkeypatch):
+async def test_worker_heartbeat_shows_on_status_page(client, db, settings, stack, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", stack.database_url)
     monkeypatch.setenv("REDIS_URL", stack.redis_url)
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
@@ -37,7 +37,8 @@ async def test_worker_heartbeat_shows_on_status_page(client, stack, monkeypatch)
     app_redis = client.server.app[REDIS]
     assert 0 < await app_redis.ttl(HEARTBEAT_PREFIX + worker_id) <= HEARTBEAT_TTL_SECONDS
 
-    html = await (await client.get("/status")).text()
+    admin = await create_user(db, settings, is_admin=True)  # worker ids, hosts and PIDs are for admins only
+    html = await (await client.get("/status", headers=bearer(await login(client, admin.email)))).text()
     assert worker_id in html
     assert "No worker has reported" not in html
 
