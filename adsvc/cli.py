@@ -391,25 +391,6 @@ async def _ensure_admin(settings: Settings, email: str) -> str | None:
     return password
 
 
-def _spawn(argv: list[str], env: dict[str, str], *, quiet: bool = False) -> subprocess.Popen[bytes]:
-    """A child `python -m adsvc <argv>`; its role is argv[0] (serve, worker or sandbox)."""
-    output = subprocess.DEVNULL if quiet else None
-    return subprocess.Popen([sys.executable, "-m", "adsvc", *argv], env=env, stdin=subprocess.DEVNULL, stdout=output)
-
-
-def _stop_children(children: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
 def cmd_dev(args: argparse.Namespace) -> None:
     from adsvc.embedded import DataDirBusy, exclusive_dev_lock
 
@@ -421,9 +402,10 @@ def cmd_dev(args: argparse.Namespace) -> None:
         _fail(str(exc))
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def _wait_for_port(port: int, process: subprocess.Popen[bytes] | None, timeout: float = 60) -> None:
     from adsvc.embedded import port_open
 
+    assert process is not None
     deadline = time.monotonic() + timeout
     while not port_open("127.0.0.1", port):
         if process.poll() is not None:
@@ -548,38 +530,71 @@ def cmd_connect_account(args: argparse.Namespace) -> None:
     print(f"adsvc: connected {connected} for {args.owner}; first syncs queued")
 
 
+def _credentials_box(email: str, password: str, saved_to: Path | None, url: str) -> str:
+    """The first admin's credentials framed, so they stand out after the start-up logs."""
+    lines = ["First start: an administrator was created.", "", f"  email:    {email}", f"  password: {password}", "",
+             "This password is shown only this once."]  # fmt: skip
+    if saved_to:
+        lines += ["It is also saved, readable by you only, in", f"  {saved_to}"]
+    lines += [f"Sign in at {url}, change it, then delete that file."]
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 2) + "+"
+    return "\n".join(["", rule, *(f"| {line.ljust(width)} |" for line in lines), rule, ""])
+
+
+def _wait_until_started(port: int, redis_url: str, timeout: float = 60) -> None:
+    """Until the web port listens and a worker has beaten (its start-up logs are out), or `timeout` passes."""
+    import redis as redis_sync
+
+    from adsvc.embedded import port_open
+    from adsvc.status.workers import HEARTBEAT_PREFIX
+
+    deadline = time.monotonic() + timeout
+    client = redis_sync.Redis.from_url(redis_url, socket_timeout=1)
+    try:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis_sync.RedisError):
+                if port_open("127.0.0.1", port) and next(client.scan_iter(HEARTBEAT_PREFIX + "*"), None):
+                    return
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
 def _run_dev(args: argparse.Namespace) -> None:
+    from adsvc.embedded import save_first_admin
     from adsvc.migrations import apply_migrations
+    from adsvc.supervision import Supervisor
 
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
         stop.set()
 
-    with resolved_settings(need_redis=True, announce_new_data_dir=False) as settings:
+    with resolved_settings(need_redis=True, announce_new_data_dir=False) as settings, Supervisor() as supervisor:
         assert settings.database_url
         applied = apply_migrations(settings.database_url, settings.migrations_dir)
         print(f"adsvc dev: data in {settings.data_dir.resolve()}; {len(applied)} migration(s) applied", flush=True)
         admin_email = os.environ.get("ADSVC_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL)
         password = asyncio.run(_ensure_admin(settings, admin_email))
-        if password:
-            print("\n  First start: an administrator was created. This password is shown only once:\n"
-                  f"    email:    {admin_email}\n    password: {password}\n", flush=True)  # fmt: skip
         port = args.port if args.port is not None else settings.port
+        base = f"http://{settings.host}:{port}"
+        # written at once, so the credentials outlive whatever happens to this terminal; shown once web is up
+        saved_to = (
+            save_first_admin(settings.data_dir, email=admin_email, password=password, url=base) if password else None
+        )
         env = _child_env(settings)
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
-        children: list[subprocess.Popen[bytes]] = []
         if "FACEBOOK_GRAPH_URL" not in os.environ and not args.no_sandbox:
             from adsvc.embedded import free_port
 
             sandbox_port = free_port()
             sandbox_env = {**env, "LOG_LEVEL": "WARNING"}
-            sandbox = _spawn(
-                ["sandbox", "--port", str(sandbox_port), "--restate-every", "900"], sandbox_env, quiet=True
+            sandbox = supervisor.start(
+                "sandbox", ["sandbox", "--port", str(sandbox_port), "--restate-every", "900"], sandbox_env, quiet=True
             )
-            children.append(sandbox)
-            _wait_for_port(sandbox_port, sandbox)
+            _wait_for_port(sandbox_port, sandbox.process)
             graph_url = f"http://127.0.0.1:{sandbox_port}"
             env["FACEBOOK_GRAPH_URL"] = graph_url
             # the sandbox's report runs advance per poll, not per minute: poll it briskly
@@ -589,25 +604,19 @@ def _run_dev(args: argparse.Namespace) -> None:
             connected = asyncio.run(_connect_sandbox_account(settings, graph_url=graph_url, admin_email=admin_email))
             if connected:
                 print(f"adsvc dev: connected sandbox account {connected}; first syncs queued", flush=True)
-        children += [
-            _spawn(["serve", "--host", settings.host, "--port", str(port)], env),
-            _spawn(["worker"], env),
-        ]
-        base = f"http://{settings.host}:{port}"
+        supervisor.start("web", ["serve", "--host", settings.host, "--port", str(port)], env)
+        supervisor.start("worker", ["worker"], env)
+        if password:
+            _wait_until_started(port, settings.redis_url or "")
+            print(_credentials_box(admin_email, password, saved_to, base), flush=True)
+        print(f"adsvc dev: running {supervisor.roster()}; a child that dies is restarted", flush=True)
         print(f"adsvc dev: web {base}  status {base}/status  API {base}/api/openapi.json  (Ctrl-C stops)", flush=True)
-        exit_code = 0
         try:
             while not stop.wait(0.2):
-                for child in children:
-                    if child.poll() is not None:
-                        role = " ".join(str(part) for part in child.args[3:4])  # type: ignore[index]
-                        print(f"adsvc dev: {role} exited with {child.returncode}; stopping", file=sys.stderr)
-                        stop.set()
-                        exit_code = 1
+                supervisor.tick()
         finally:
-            _stop_children(children)
+            supervisor.stop()
             print("adsvc dev: stopped web and worker; stopping embedded servers", flush=True)
-    raise SystemExit(exit_code)
 
 
 # ---- entry point -------------------------------------------------------------------------------------------------
