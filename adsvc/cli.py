@@ -52,6 +52,9 @@ def _validate_environment() -> None:
         WebhookSettings.from_env()
     except ConfigError as exc:
         _fail(str(exc))
+    admin_email = os.environ.get("ADSVC_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL).strip()
+    if "@" not in admin_email or admin_email.startswith("@") or admin_email.endswith("@"):
+        _fail(f"ADSVC_ADMIN_EMAIL must be an email address, got {admin_email!r}")
 
 
 @contextlib.contextmanager
