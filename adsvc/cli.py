@@ -159,7 +159,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 _fail(f"cannot listen on {host}:{port}: the address is already in use")
-            _fail(f"could not start serving on {host}:{port}: {exc.strerror or type(exc).__name__}")
+            # e.g. PostgreSQL or Redis went away between the start-up check and the pool's first connections
+            _fail(f"could not start the web app: {exc.strerror or type(exc).__name__}")
 
 
 # ---- worker ------------------------------------------------------------------------------------------------------

@@ -59,6 +59,24 @@ def test_unreachable_redis_is_one_line_naming_it_and_exit_2(stack, command):
     assert "serving on" not in result.stdout and "worker started" not in result.stdout
 
 
+def test_reset_password_has_help():
+    result = run_adsvc("reset-password", "--help", env={})
+    assert result.returncode == 0 and "usage: adsvc reset-password" in result.stdout
+
+
+def test_serving_on_is_printed_only_once_listening_and_a_taken_port_is_one_line(stack):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_adsvc("serve", "--port", str(port), env=_service_env(stack, LOG_LEVEL="WARNING"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"adsvc: cannot listen on 127.0.0.1:{port}: the address is already in use"
+    assert "serving on" not in result.stdout
+
+
 def test_migrate_does_not_need_redis(stack):
     result = run_adsvc("migrate", env=_service_env(stack, REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"))
     assert result.returncode == 0, result.stderr
