@@ -1,4 +1,4 @@
-"""The `adsvc` command: serve, worker, migrate, create-user and dev (the embedded default)."""
+"""The `adsvc` command: serve, worker, migrate, create-user, reset-password and dev (the embedded default)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import getpass
 import logging
 import os
@@ -18,6 +19,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 from adsvc.sandbox.cli import add_parser as add_sandbox_parser
 from adsvc.settings import ConfigError, Settings
@@ -36,16 +38,31 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     print(f"adsvc: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 
+def _validate_environment() -> None:
+    """Every setting, before anything starts: a bad value stops every command with one line and exit 2."""
+    from adsvc.webhooks.config import WebhookSettings
+
+    try:
+        Settings.from_env()
+        WebhookSettings.from_env()
+    except ConfigError as exc:
+        _fail(str(exc))
+    admin_email = os.environ.get("ADSVC_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL).strip()
+    if "@" not in admin_email or admin_email.startswith("@") or admin_email.endswith("@"):
+        _fail(f"ADSVC_ADMIN_EMAIL must be an email address, got {admin_email!r}")
+
+
 @contextlib.contextmanager
-def resolved_settings(*, need_redis: bool) -> Iterator[Settings]:
+def resolved_settings(*, need_redis: bool, announce_new_data_dir: bool = True) -> Iterator[Settings]:
     """Settings from the environment; without DATABASE_URL / REDIS_URL, the embedded servers of the data folder.
 
     Servers this process had to start are stopped when it leaves; ones already running (say, under `adsvc dev`) stay.
+    Every server the command needs is reached once before it runs: one line and exit 2 when one does not answer.
     """
     try:
         settings = Settings.from_env()
@@ -53,29 +70,49 @@ def resolved_settings(*, need_redis: bool) -> Iterator[Settings]:
         _fail(str(exc))
     embedded = not settings.database_url or (need_redis and not settings.redis_url)
     if not embedded:
+        _reach_servers(settings, need_redis=need_redis)
         yield settings
         return
     from adsvc.embedded import EmbeddedPostgres, EmbeddedRedis, secret_key_for, token_encryption_key_for
 
     postgres = EmbeddedPostgres(settings.data_dir) if not settings.database_url else None
     redis = EmbeddedRedis.in_data_dir(settings.data_dir) if need_redis and not settings.redis_url else None
+    if announce_new_data_dir and any(server and not server.path.exists() for server in (postgres, redis)):
+        # an empty stack started in whatever directory the command ran from would look like lost data
+        print(
+            f"adsvc: DATABASE_URL/REDIS_URL unset: creating a new embedded data folder at {settings.data_dir.resolve()}"
+            " (set ADSVC_DATA_DIR, or run from the folder that holds .adsvc, to use an existing one)",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         try:
             database_url = postgres.start() if postgres else settings.database_url or ""
             redis_url = redis.start() if redis else settings.redis_url or ""
         except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
             _fail(f"could not start the embedded stack in {settings.data_dir}: {exc}")
-        yield settings.with_embedded(
+        resolved = settings.with_embedded(
             database_url=database_url,
             redis_url=redis_url,
             secret_key=secret_key_for(settings.data_dir),
             token_encryption_key=token_encryption_key_for(settings.data_dir),
         )
+        _reach_servers(resolved, need_redis=need_redis)
+        yield resolved
     finally:
         if redis:
             redis.stop()
         if postgres:
             postgres.stop()
+
+
+def _reach_servers(settings: Settings, *, need_redis: bool) -> None:
+    from adsvc.preflight import Unreachable, check_servers
+
+    try:
+        check_servers(settings.database_url, settings.redis_url if need_redis else None)
+    except Unreachable as exc:
+        _fail(str(exc))
 
 
 def _child_env(settings: Settings) -> dict[str, str]:
@@ -111,10 +148,19 @@ def cmd_serve(args: argparse.Namespace) -> None:
             loop = uvloop.new_event_loop()
         host = args.host or settings.host
         port = args.port if args.port is not None else settings.port
-        print(f"adsvc: serving on http://{host}:{port} (status page: http://{host}:{port}/status)", flush=True)
-        web.run_app(
-            app, host=host, port=port, access_log_class=AccessLogger, print=None, loop=loop, handler_cancellation=False
-        )
+
+        def listening(_: str) -> None:
+            # run_app calls this once the socket listens, after every cleanup_ctx started
+            print(f"adsvc: serving on http://{host}:{port} (status page: http://{host}:{port}/status)", flush=True)
+
+        try:
+            web.run_app(app, host=host, port=port, access_log_class=AccessLogger, print=listening, loop=loop,
+                        handler_cancellation=False)  # fmt: skip
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                _fail(f"cannot listen on {host}:{port}: the address is already in use")
+            # e.g. PostgreSQL or Redis went away between the start-up check and the pool's first connections
+            _fail(f"could not start the web app: {exc.strerror or type(exc).__name__}")
 
 
 # ---- worker ------------------------------------------------------------------------------------------------------
@@ -184,7 +230,6 @@ async def _create_user(settings: Settings, *, email: str, password: str, is_admi
             user = await insert_user(conn, email=email, hashed_password=hashed, is_admin=is_admin)
             if user is None:
                 _fail(f"a user with email {email} already exists")
-            assert user is not None
             await insert_audit_entry(
                 conn,
                 action="user.create",
@@ -214,6 +259,63 @@ def cmd_create_user(args: argparse.Namespace) -> None:
     print(f"adsvc: created {'admin' if args.admin else 'user'} {email} (id {user_id})")
 
 
+async def _reset_password(settings: Settings, *, email: str, password: str, actor: str) -> tuple[str, bool]:
+    """Set a user's password and revoke every token (and so every session) issued before now; audited."""
+    import asyncpg
+    from redis.asyncio import Redis
+
+    from adsvc.audit.queries import insert_audit_entry
+    from adsvc.auth.passwords import hash_password, password_hasher
+    from adsvc.auth.policy import password_problems
+    from adsvc.auth.queries import set_password, user_by_email
+    from adsvc.auth.revocation import revoke_user_tokens
+    from adsvc.auth.throttle import clear_account_failures
+    from adsvc.contexts import init_connection
+    from adsvc.errors import ServiceUnavailable
+
+    conn = await asyncpg.connect(settings.database_url)
+    redis: Redis = Redis.from_url(settings.redis_url or "", socket_timeout=5, socket_connect_timeout=5)
+    try:
+        await init_connection(conn)
+        user = await user_by_email(conn, email=email)
+        if user is None:
+            _fail(f"no user with email {email}")
+        problems = password_problems(password, email=user.email, min_length=settings.password_min_length)
+        if problems:
+            _fail("password " + "; ".join(problems))
+        hashed = await hash_password(password_hasher(settings), password)
+        cutoff = time.time()
+        try:
+            async with conn.transaction():
+                await set_password(conn, user_id=user.id, hashed_password=hashed)
+                await insert_audit_entry(
+                    conn, action="auth.reset_password", actor_id=None, actor_label=actor, target_type="user",
+                    target_id=str(user.id), details={"revoked_tokens_issued_before": cutoff},
+                )  # fmt: skip
+                # before commit, as change-password does: if Redis cannot take it, the password stays as it was
+                lifetime = settings.jwt_expiration_minutes * 60
+                await revoke_user_tokens(
+                    redis, user_id=user.id, before=cutoff, token_lifetime_seconds=lifetime, timeout=5
+                )
+            # the locked-out owner of a forgotten password can sign in at once
+            await clear_account_failures(redis, settings, email=user.email)
+        except ServiceUnavailable:
+            _fail("Redis did not answer, so the old tokens could not be revoked; the password is unchanged")
+        return user.email, user.is_active
+    finally:
+        await redis.aclose()
+        await conn.close()
+
+
+def cmd_reset_password(args: argparse.Namespace) -> None:
+    password = _read_password(prompt_twice=True)
+    with resolved_settings(need_redis=True) as settings:
+        email, active = asyncio.run(_reset_password(settings, email=args.email.strip(), password=password, actor="cli"))
+    print(f"adsvc: password of {email} reset; every token and session issued before now is revoked")
+    if not active:
+        print(f"adsvc: note: {email} is disabled and still cannot sign in", file=sys.stderr)
+
+
 # ---- backfill ----------------------------------------------------------------------------------------------------
 
 
@@ -239,7 +341,7 @@ async def _backfill(settings: Settings, *, account_id: str, days: int, wait: boo
             _fail(f"ad account {account_id} is not connected (connect it with POST /api/v1/ad-accounts)")
         job_id = f"backfill:{account_id}:{int(time.time())}"
         await queue.enqueue_job("backfill_insights", account_id, days, _job_id=job_id)
-        print(f"adsvc: queued a {days}-day backfill of {account.name} (act_{account_id}) as job {job_id}", flush=True)  # type: ignore[union-attr]
+        print(f"adsvc: queued a {days}-day backfill of {account.name} (act_{account_id}) as job {job_id}", flush=True)
         if not wait:
             return 0
         status = await worker_status(queue)
@@ -297,25 +399,6 @@ async def _ensure_admin(settings: Settings, email: str) -> str | None:
     return password
 
 
-def _spawn(argv: list[str], env: dict[str, str], *, quiet: bool = False) -> subprocess.Popen[bytes]:
-    """A child `python -m adsvc <argv>`; its role is argv[0] (serve, worker or sandbox)."""
-    output = subprocess.DEVNULL if quiet else None
-    return subprocess.Popen([sys.executable, "-m", "adsvc", *argv], env=env, stdin=subprocess.DEVNULL, stdout=output)
-
-
-def _stop_children(children: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
-    for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    for child in children:
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
 def cmd_dev(args: argparse.Namespace) -> None:
     from adsvc.embedded import DataDirBusy, exclusive_dev_lock
 
@@ -327,9 +410,10 @@ def cmd_dev(args: argparse.Namespace) -> None:
         _fail(str(exc))
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+def _wait_for_port(port: int, process: subprocess.Popen[bytes] | None, timeout: float = 60) -> None:
     from adsvc.embedded import port_open
 
+    assert process is not None
     deadline = time.monotonic() + timeout
     while not port_open("127.0.0.1", port):
         if process.poll() is not None:
@@ -372,7 +456,6 @@ async def _connect_account(
         owner = await user_by_email(conn, email=owner_email)
         if owner is None or not owner.is_active:
             _fail(f"no active user {owner_email}; create it with `adsvc create-user`")
-        assert owner is not None
         try:
             async with aiohttp.ClientSession() as session:
                 agent = await create_agent(settings, session=session, breakers=BreakerRegistry(),
@@ -455,38 +538,71 @@ def cmd_connect_account(args: argparse.Namespace) -> None:
     print(f"adsvc: connected {connected} for {args.owner}; first syncs queued")
 
 
+def _credentials_box(email: str, password: str, saved_to: Path | None, url: str) -> str:
+    """The first admin's credentials framed, so they stand out after the start-up logs."""
+    lines = ["First start: an administrator was created.", "", f"  email:    {email}", f"  password: {password}", "",
+             "This password is shown only this once."]  # fmt: skip
+    if saved_to:
+        lines += ["It is also saved, readable by you only, in", f"  {saved_to}"]
+    lines += [f"Sign in at {url}, change it, then delete that file."]
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 2) + "+"
+    return "\n".join(["", rule, *(f"| {line.ljust(width)} |" for line in lines), rule, ""])
+
+
+def _wait_until_started(port: int, redis_url: str, timeout: float = 60) -> None:
+    """Until the web port listens and a worker has beaten (its start-up logs are out), or `timeout` passes."""
+    import redis as redis_sync
+
+    from adsvc.embedded import port_open
+    from adsvc.status.workers import HEARTBEAT_PREFIX
+
+    deadline = time.monotonic() + timeout
+    client = redis_sync.Redis.from_url(redis_url, socket_timeout=1)
+    try:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis_sync.RedisError):
+                if port_open("127.0.0.1", port) and next(client.scan_iter(HEARTBEAT_PREFIX + "*"), None):
+                    return
+            time.sleep(0.2)
+    finally:
+        client.close()
+
+
 def _run_dev(args: argparse.Namespace) -> None:
+    from adsvc.embedded import save_first_admin
     from adsvc.migrations import apply_migrations
+    from adsvc.supervision import Supervisor
 
     stop = threading.Event()
 
     def request_stop(signum: int, frame: object) -> None:
         stop.set()
 
-    with resolved_settings(need_redis=True) as settings:
+    with resolved_settings(need_redis=True, announce_new_data_dir=False) as settings, Supervisor() as supervisor:
         assert settings.database_url
         applied = apply_migrations(settings.database_url, settings.migrations_dir)
         print(f"adsvc dev: data in {settings.data_dir.resolve()}; {len(applied)} migration(s) applied", flush=True)
         admin_email = os.environ.get("ADSVC_ADMIN_EMAIL", DEFAULT_ADMIN_EMAIL)
         password = asyncio.run(_ensure_admin(settings, admin_email))
-        if password:
-            print("\n  First start: an administrator was created. This password is shown only once:\n"
-                  f"    email:    {admin_email}\n    password: {password}\n", flush=True)  # fmt: skip
         port = args.port if args.port is not None else settings.port
+        base = f"http://{settings.host}:{port}"
+        # written at once, so the credentials outlive whatever happens to this terminal; shown once web is up
+        saved_to = (
+            save_first_admin(settings.data_dir, email=admin_email, password=password, url=base) if password else None
+        )
         env = _child_env(settings)
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
-        children: list[subprocess.Popen[bytes]] = []
         if "FACEBOOK_GRAPH_URL" not in os.environ and not args.no_sandbox:
             from adsvc.embedded import free_port
 
             sandbox_port = free_port()
             sandbox_env = {**env, "LOG_LEVEL": "WARNING"}
-            sandbox = _spawn(
-                ["sandbox", "--port", str(sandbox_port), "--restate-every", "900"], sandbox_env, quiet=True
+            sandbox = supervisor.start(
+                "sandbox", ["sandbox", "--port", str(sandbox_port), "--restate-every", "900"], sandbox_env, quiet=True
             )
-            children.append(sandbox)
-            _wait_for_port(sandbox_port, sandbox)
+            _wait_for_port(sandbox_port, sandbox.process)
             graph_url = f"http://127.0.0.1:{sandbox_port}"
             env["FACEBOOK_GRAPH_URL"] = graph_url
             # the sandbox's report runs advance per poll, not per minute: poll it briskly
@@ -496,25 +612,19 @@ def _run_dev(args: argparse.Namespace) -> None:
             connected = asyncio.run(_connect_sandbox_account(settings, graph_url=graph_url, admin_email=admin_email))
             if connected:
                 print(f"adsvc dev: connected sandbox account {connected}; first syncs queued", flush=True)
-        children += [
-            _spawn(["serve", "--host", settings.host, "--port", str(port)], env),
-            _spawn(["worker"], env),
-        ]
-        base = f"http://{settings.host}:{port}"
+        supervisor.start("web", ["serve", "--host", settings.host, "--port", str(port)], env)
+        supervisor.start("worker", ["worker"], env)
+        if password:
+            _wait_until_started(port, settings.redis_url or "")
+            print(_credentials_box(admin_email, password, saved_to, base), flush=True)
+        print(f"adsvc dev: running {supervisor.roster()}; a child that dies is restarted", flush=True)
         print(f"adsvc dev: web {base}  status {base}/status  API {base}/api/openapi.json  (Ctrl-C stops)", flush=True)
-        exit_code = 0
         try:
             while not stop.wait(0.2):
-                for child in children:
-                    if child.poll() is not None:
-                        role = " ".join(str(part) for part in child.args[3:4])  # type: ignore[index]
-                        print(f"adsvc dev: {role} exited with {child.returncode}; stopping", file=sys.stderr)
-                        stop.set()
-                        exit_code = 1
+                supervisor.tick()
         finally:
-            _stop_children(children)
+            supervisor.stop()
             print("adsvc dev: stopped web and worker; stopping embedded servers", flush=True)
-    raise SystemExit(exit_code)
 
 
 # ---- entry point -------------------------------------------------------------------------------------------------
@@ -551,6 +661,16 @@ def build_parser() -> argparse.ArgumentParser:
     create_user.add_argument("email", metavar="EMAIL")
     create_user.add_argument("--admin", action="store_true", help="make the user an administrator")
     create_user.set_defaults(func=cmd_create_user)
+
+    reset_password = commands.add_parser(
+        "reset-password",
+        help="set a user's password and revoke their tokens",
+        description="Set the password of the user with EMAIL (read from a prompt, or from the first line of standard "
+        "input when it is not a terminal; never from the command line), checked against the password policy. "
+        "Every access token and session of that user issued before now is revoked; the change is audited.",
+    )
+    reset_password.add_argument("email", metavar="EMAIL")
+    reset_password.set_defaults(func=cmd_reset_password)
 
     dev = commands.add_parser(
         "dev",
@@ -599,5 +719,6 @@ def main(argv: list[str] | None = None) -> None:
     from dotenv import load_dotenv
 
     load_dotenv(Path.cwd() / ".env", override=False)
+    _validate_environment()
     _setup_logging(os.environ.get("LOG_LEVEL", "INFO").upper())
     args.func(args)

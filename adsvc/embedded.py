@@ -211,6 +211,29 @@ def _kept_secret(path: Path, make: Callable[[], str]) -> str:
     return key
 
 
+FIRST_ADMIN_FILE = "first-admin-credentials.txt"
+
+
+def save_first_admin(data_dir: Path, *, email: str, password: str, url: str) -> Path | None:
+    """Write the first administrator's credentials once, readable by the owner only (0600); None when the file
+    already exists (it is never overwritten: a second admin creation would mean the first was deleted)."""
+    path = data_dir.resolve() / FIRST_ADMIN_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return None
+    os.fchmod(fd, 0o600)  # whatever the umask
+    created = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    with os.fdopen(fd, "w") as handle:
+        handle.write(
+            f"# The first adsvc administrator, created by `adsvc dev` on {created}.\n"
+            f"# Sign in at {url}, change the password (POST /api/v1/auth/change-password, or\n"
+            "# `adsvc reset-password EMAIL`), then delete this file.\n"
+            f"email: {email}\npassword: {password}\n"
+        )
+    return path
+
+
 def secret_key_for(data_dir: Path) -> str:
     """A random signing key kept in the data folder, so embedded tokens survive a restart."""
     return _kept_secret(data_dir / "secret_key", lambda: secrets.token_urlsafe(48))

@@ -7,6 +7,7 @@ import os
 import re
 import time
 
+import asyncpg
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -140,6 +141,37 @@ async def _api_key_principal(request: web.Request) -> Principal:
     )
 
 
+async def _bearer_principal(request: web.Request) -> Principal:
+    """The caller proven by a valid, unrevoked bearer token (Unauthorized, or 503 when Redis cannot say)."""
+    app = request.app
+    try:
+        principal = app[TOKEN_VERIFIER].verify(bearer_token(request))
+    except (InvalidToken, Unauthorized) as exc:
+        app[METRICS].auth_failures.labels("invalid_token").inc()
+        raise Unauthorized("invalid or missing access token") from exc
+    await app[REVOCATION].check(principal)
+    return principal
+
+
+async def admin_caller(request: web.Request) -> Principal | None:
+    """The administrator behind a request to a public ops endpoint, or None: the one place that decides who sees
+    the detail (account names and ids, worker hosts and PIDs, error texts) behind the component health that anyone
+    sees. Today an admin bearer token; the pages' admin session belongs here too.
+
+    Anything short of a proven, active admin (no token, a bad or revoked one, Redis or PostgreSQL unable to say)
+    gets the public view, never an error: these pages must answer most when something is down."""
+    if "Authorization" not in request.headers:
+        return None
+    try:
+        principal = await _bearer_principal(request)
+        if not await is_active_admin(request.app[PG], user_id=principal.user_id):
+            return None
+    except (ApiError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        log.info("public view for %s: %s", request.path, type(exc).__name__)
+        return None
+    return principal
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Routes declared USER or ADMIN need a valid, unrevoked access token; the revocation check is one Redis call."""
@@ -151,12 +183,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if endpoint.auth is Auth.API_KEY:
         request[PRINCIPAL] = await _api_key_principal(request)
         return await handler(request)
-    try:
-        principal = app[TOKEN_VERIFIER].verify(bearer_token(request))
-    except (InvalidToken, Unauthorized) as exc:
-        app[METRICS].auth_failures.labels("invalid_token").inc()
-        raise Unauthorized("invalid or missing access token") from exc
-    await app[REVOCATION].check(principal)
+    principal = await _bearer_principal(request)
     if endpoint.auth is Auth.ADMIN:
         # Admin rights are read fresh: a token minted before a demotion must not keep them.
         if not await is_active_admin(app[PG], user_id=principal.user_id):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Values that must never reach production as a signing key.
 _KNOWN_UNSAFE_SECRETS = frozenset({"", "changeme", "change-me", "secret", "your-secret-key", "dev", "development"})
 MIN_SECRET_LENGTH = 32
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class ConfigError(Exception):
@@ -36,9 +40,12 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if raw is None or raw.strip() == "":
         return default
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {raw!r}")
+    return value
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -190,7 +197,7 @@ class Settings:
             sync_lock_seconds=_int(env, "SYNC_LOCK_SECONDS", 120),
             worker_lease_seconds=_int(env, "WORKER_LEASE_SECONDS", 90),
             sync_retry_base_seconds=_float(env, "SYNC_RETRY_BASE_SECONDS", 10.0),
-        )
+        ).validated()
 
     def with_embedded(
         self, *, database_url: str, redis_url: str, secret_key: str, token_encryption_key: str
@@ -210,8 +217,79 @@ class Settings:
         """Every key accepted for verification by kid; the signing key wins a clash."""
         return {**self.jwt_previous_keys, self.jwt_key_id: self.secret_key}
 
+    def validated(self) -> Settings:
+        """These settings, once every value is known to be usable; else ConfigError naming the variable."""
+        self.validate()
+        return self
+
+    def validate(self) -> None:
+        """Every value in its range, whatever the deployment (secrets and servers are `check`'s)."""
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("DATABASE_URL must be a postgresql:// URL (unset it for the embedded stack)")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL (unset it for the embedded one)")
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}")
+        if not _KEY_ID.match(self.jwt_key_id):
+            raise ConfigError("JWT_KEY_ID must be 1 to 64 letters, digits, '.', '_' or '-'")
+        if not self.jwt_issuer.strip() or not self.jwt_audience.strip():
+            raise ConfigError("JWT_ISSUER and JWT_AUDIENCE must not be empty")
+        if not 1 <= self.jwt_expiration_minutes <= 24 * 60:
+            raise ConfigError("JWT_EXPIRATION_MINUTES must be between 1 and 1440")
+        if not 0 < self.redis_timeout_seconds <= 5:
+            raise ConfigError("REDIS_TIMEOUT_SECONDS must be greater than 0 and at most 5")
+        if self.db_pool_min_size < 0 or self.db_pool_max_size < max(1, self.db_pool_min_size):
+            raise ConfigError("DB_POOL_MAX_SIZE must be at least 1 and not below DB_POOL_MIN_SIZE")
+        _positive("DB_TIMEOUT_SECONDS", self.db_timeout_seconds)
+        _at_least("LOGIN_MAX_FAILURES_PER_ACCOUNT", self.login_max_failures_per_account, 1)
+        _at_least("LOGIN_MAX_FAILURES_PER_ADDRESS", self.login_max_failures_per_address, 1)
+        _at_least("LOGIN_THROTTLE_WINDOW_SECONDS", self.login_throttle_window_seconds, 1)
+        _at_least("ARGON2_TIME_COST", self.argon2_time_cost, 1)
+        _at_least("ARGON2_PARALLELISM", self.argon2_parallelism, 1)
+        # argon2 itself refuses less than 8 KiB per lane
+        _at_least("ARGON2_MEMORY_COST_KIB", self.argon2_memory_cost_kib, 8 * self.argon2_parallelism)
+        if not 8 <= self.password_min_length <= 128:
+            raise ConfigError("PASSWORD_MIN_LENGTH must be between 8 and 128")
+        _at_least("PASSWORD_HASH_THREADS", self.password_hash_threads, 0)
+        _at_least("MAX_BODY_BYTES", self.max_body_bytes, 1024)
+        if not self.host.strip():
+            raise ConfigError("HOST must not be empty")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"PORT must be between 1 and 65535, got {self.port}")
+        if not str(self.data_dir).strip():
+            raise ConfigError("ADSVC_DATA_DIR must not be empty")
+        if not self.facebook_graph_url.startswith(("https://", "http://")):
+            raise ConfigError("FACEBOOK_GRAPH_URL must be an http(s) URL")
+        if self.facebook_app_id is not None and not self.facebook_app_id.isdigit():
+            raise ConfigError("FACEBOOK_APP_ID must be the app's numeric id")
+        if self.agent_cache_ttl_seconds < 1 or self.worker_agent_cache_ttl_seconds < 1:
+            raise ConfigError("AGENT_CACHE_TTL_SECONDS and WORKER_AGENT_CACHE_TTL_SECONDS must be positive")
+        _at_least("BREAKER_FAILURE_THRESHOLD", self.breaker_failure_threshold, 1)
+        _positive("BREAKER_RECOVERY_SECONDS", self.breaker_recovery_seconds)
+        if not 0 <= self.graph_max_retries <= 10:
+            raise ConfigError("GRAPH_MAX_RETRIES must be between 0 and 10")
+        if not 1 <= self.graph_page_size <= 5000:
+            raise ConfigError("GRAPH_PAGE_SIZE must be between 1 and 5000")
+        _positive("GRAPH_POLL_INITIAL_SECONDS", self.graph_poll_initial_seconds)
+        if self.graph_poll_max_seconds < self.graph_poll_initial_seconds:
+            raise ConfigError("GRAPH_POLL_MAX_SECONDS must not be below GRAPH_POLL_INITIAL_SECONDS")
+        _positive("GRAPH_STUCK_JOB_SECONDS", self.graph_stuck_job_seconds)
+        _positive("GRAPH_JOB_TIMEOUT_SECONDS", self.graph_job_timeout_seconds)
+        if self.graph_pacing_time_scale < 0:
+            raise ConfigError("GRAPH_PACING_TIME_SCALE must not be negative")
+        if not 1 <= self.insights_lookback_days <= 90:
+            raise ConfigError("INSIGHTS_LOOKBACK_DAYS must be between 1 and 90")
+        if not 1 <= self.structure_sync_minutes <= 60:
+            raise ConfigError("STRUCTURE_SYNC_MINUTES must be between 1 and 60")
+        if not 3 <= self.sync_lock_seconds <= 3600:
+            raise ConfigError("SYNC_LOCK_SECONDS must be between 3 and 3600")
+        if not 5 <= self.worker_lease_seconds <= 600:
+            raise ConfigError("WORKER_LEASE_SECONDS must be between 5 and 600")
+        _positive("SYNC_RETRY_BASE_SECONDS", self.sync_retry_base_seconds)
+
     def check(self) -> None:
         """Refuse to start with a missing or unsafe setting, in one clear line."""
+        self.validate()
         if not self.database_url:
             raise ConfigError("DATABASE_URL is not set (unset both DATABASE_URL and REDIS_URL for the embedded stack)")
         if not self.redis_url:
@@ -225,14 +303,6 @@ class Settings:
         for kid, secret in self.jwt_previous_keys.items():
             if len(secret) < MIN_SECRET_LENGTH:
                 raise ConfigError(f"JWT_PREVIOUS_KEYS entry {kid!r} is shorter than {MIN_SECRET_LENGTH} characters")
-        if not 1 <= self.jwt_expiration_minutes <= 24 * 60:
-            raise ConfigError("JWT_EXPIRATION_MINUTES must be between 1 and 1440")
-        if not 0 < self.redis_timeout_seconds <= 5:
-            raise ConfigError("REDIS_TIMEOUT_SECONDS must be greater than 0 and at most 5")
-        if self.db_pool_min_size < 0 or self.db_pool_max_size < max(1, self.db_pool_min_size):
-            raise ConfigError("DB_POOL_MAX_SIZE must be at least 1 and not below DB_POOL_MIN_SIZE")
-        if self.password_min_length < 8:
-            raise ConfigError("PASSWORD_MIN_LENGTH must be at least 8")
         for name, key in [("TOKEN_ENCRYPTION_KEY", self.token_encryption_key)] + [
             ("TOKEN_ENCRYPTION_PREVIOUS_KEYS", key) for key in self.token_encryption_previous_keys
         ]:
@@ -241,13 +311,13 @@ class Settings:
                     f"{name} must be a Fernet key (urlsafe base64 of 32 bytes); generate one with "
                     "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`"
                 )
-        if not self.facebook_graph_url.startswith(("https://", "http://")):
-            raise ConfigError("FACEBOOK_GRAPH_URL must be an http(s) URL")
-        if self.agent_cache_ttl_seconds < 1 or self.worker_agent_cache_ttl_seconds < 1:
-            raise ConfigError("AGENT_CACHE_TTL_SECONDS and WORKER_AGENT_CACHE_TTL_SECONDS must be positive")
-        if not 5 <= self.worker_lease_seconds <= 600:
-            raise ConfigError("WORKER_LEASE_SECONDS must be between 5 and 600")
-        if not 3 <= self.sync_lock_seconds <= 3600:
-            raise ConfigError("SYNC_LOCK_SECONDS must be between 3 and 3600")
-        if not 1 <= self.insights_lookback_days <= 90:
-            raise ConfigError("INSIGHTS_LOOKBACK_DAYS must be between 1 and 90")
+
+
+def _at_least(name: str, value: int, minimum: int) -> None:
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+
+
+def _positive(name: str, value: float) -> None:
+    if value <= 0:
+        raise ConfigError(f"{name} must be greater than 0, got {value:g}")

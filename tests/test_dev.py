@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
+import stat
 import sys
 from pathlib import Path
 
@@ -81,10 +83,17 @@ async def test_dev_starts_everything_prints_admin_once_and_keeps_data(tmp_path):
     process, lines = await _start(data_dir, port)
     try:
         output = "".join(lines)
-        password_lines = [line for line in lines if line.strip().startswith("password:")]
-        assert len(password_lines) == 1, output
-        password = password_lines[0].split(":", 1)[1].strip()
+        passwords = [found.group(1) for line in lines if (found := re.search(r"^\| +password: (\S+) +\|$", line))]
+        assert len(passwords) == 1, output
+        password = passwords[0]
         assert await _login(port, "admin@example.com", password) == 200
+        # framed after the children's start-up lines, and saved once, readable by the owner only
+        box = [index for index, line in enumerate(lines) if line.startswith("+---")]
+        assert len(box) == 2 and lines.index("adsvc: worker started\n") < box[0], output
+        saved = data_dir.resolve() / "first-admin-credentials.txt"
+        assert str(saved) in "".join(lines[box[0] : box[1]])
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+        assert f"password: {password}\n" in saved.read_text()
         async with aiohttp.ClientSession() as session:
             for _ in range(100):  # the worker's first heartbeat runs at start-up
                 async with session.get(f"http://127.0.0.1:{port}/status") as response:
@@ -102,7 +111,7 @@ async def test_dev_starts_everything_prints_admin_once_and_keeps_data(tmp_path):
 
     process, lines = await _start(data_dir, port)
     try:
-        assert not any(line.strip().startswith("password:") for line in lines)
+        assert not any("password:" in line for line in lines)
         assert await _login(port, "admin@example.com", password) == 200
     finally:
         await _ctrl_c(process)
@@ -127,3 +136,42 @@ async def test_second_dev_on_the_same_data_folder_is_refused(tmp_path):
                 assert response.status == 200  # the first one is untouched
     finally:
         await _ctrl_c(process)
+
+
+async def _line_matching(process: asyncio.subprocess.Process, pattern: str, seen: list[str]) -> re.Match[str]:
+    assert process.stdout is not None
+    while True:
+        raw = await process.stdout.readline()
+        if not raw:
+            raise AssertionError(f"adsvc dev exited before printing {pattern!r}:\n" + "".join(seen))
+        seen.append(raw.decode())
+        if found := re.search(pattern, seen[-1]):
+            return found
+
+
+async def test_dev_restarts_a_killed_worker_with_a_line_saying_so(tmp_path):
+    data_dir, port = tmp_path / "data", free_port()
+    process, lines = await _start(data_dir, port)
+    seen: list[str] = []
+    try:
+        roster = next(line for line in lines if line.startswith("adsvc dev: running "))
+        worker_pid = int(re.search(r"worker \(pid (\d+)\)", roster).group(1))
+        os.kill(worker_pid, signal.SIGKILL)
+        async with asyncio.timeout(30):
+            died = await _line_matching(process, r"adsvc dev: worker \(pid (\d+)\) died with (.+) after \d+ s; "
+                                                 r"restarting it in (\S+) s \(at \d\d:\d\d:\d\d\)", seen)  # fmt: skip
+            assert died.groups() == (str(worker_pid), "signal SIGKILL", "1")
+            restarted = await _line_matching(process, r"adsvc dev: worker restarted \(pid (\d+)\)", seen)
+            new_pid = int(restarted.group(1))
+            await _line_matching(process, r"^adsvc: worker started$", seen)  # the new worker's own start-up line
+        assert new_pid != worker_pid
+        os.kill(new_pid, 0)  # alive
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{port}/ready") as response:
+                assert response.status == 200  # the rest of the stack never went down
+    finally:
+        rest = await _ctrl_c(process)
+    assert process.returncode == 0, "".join(seen) + rest
+    assert "died" not in rest  # Ctrl-C stops every child without a restart
+    with pytest.raises(ProcessLookupError):
+        os.kill(new_pid, 0)

@@ -104,8 +104,13 @@ class AgentCacheOut(BaseModel):
     hits: int
     misses: int
     last_creation_time: float | None
-    accounts: dict[str, dict[str, Any]]
-    breakers: list[dict[str, Any]]
+    breakers_open: int = Field(description="circuit breakers of this process not closed (open or half-open)")
+    accounts: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="per account (ids, errors): administrators only, null for anyone else"
+    )
+    breakers: list[dict[str, Any]] | None = Field(
+        default=None, description="every circuit breaker (account ids, last errors): administrators only"
+    )
 
 
 class InvalidateIn(BaseModel):

@@ -33,6 +33,7 @@ from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import ErrorKind, GraphError
 from adsvc.graph.invalidation import publish_invalidation
 from adsvc.keys import AGENTS, ARQ, BREAKERS, HTTP, PG, REDIS, SETTINGS, TOKEN_BOX
+from adsvc.middleware import admin_caller
 from adsvc.requests import audit_origin, client_address, principal, request_id
 from adsvc.routing import Auth, Routes, json_response, keyset_page
 
@@ -253,15 +254,19 @@ async def list_sync_runs(request: web.Request, query: SyncRunListQuery, account_
 @ops_routes.get(
     "/health/agent-cache",
     name="health-agent-cache",
-    summary="The Facebook agent cache of this process: per account and in aggregate, with circuit breakers",
+    summary="The Facebook agent cache of this process in aggregate; with an admin token also per account, with "
+    "circuit breakers",
     auth=Auth.PUBLIC,
     response=AgentCacheOut,
 )
 async def agent_cache_health(request: web.Request) -> web.Response:
     cache = request.app[AGENTS]
-    summary = cache.aggregate()
-    accounts = {key: cache.stats(key) for key in sorted(cache.keys())}
-    return json_response(AgentCacheOut(**summary, accounts=accounts, breakers=request.app[BREAKERS].snapshot()))
+    breakers = request.app[BREAKERS].snapshot()
+    health = AgentCacheOut(**cache.aggregate(), breakers_open=sum(1 for b in breakers if b["state"] != "closed"))
+    if await admin_caller(request) is not None:
+        health.accounts = {key: cache.stats(key) for key in sorted(cache.keys())}
+        health.breakers = breakers
+    return json_response(health)
 
 
 @admin_routes.post(

@@ -15,10 +15,11 @@ from redis.exceptions import RedisError
 
 from adsvc import __version__
 from adsvc.keys import AGENTS, BREAKERS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, PG, REDIS, SETTINGS, STARTED_AT
+from adsvc.middleware import admin_caller
 from adsvc.migrations import pending_migrations
 from adsvc.routing import Auth, Routes, json_response
 from adsvc.status import queries
-from adsvc.status.workers import worker_status
+from adsvc.status.workers import WorkerStatus, worker_status
 
 log = logging.getLogger("adsvc.status")
 
@@ -129,29 +130,50 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
 
 
-@routes.get("/status", name="status", summary="HTML status page for on-call engineers", auth=Auth.PUBLIC,
-            content_type="text/html")  # fmt: skip
+def component_health(checks: dict[str, Check], workers: WorkerStatus | None, now: float) -> dict[str, str]:
+    """What anyone may see: each component's state in one word, no detail."""
+    health = {name: "ok" if check.ok else "failing" for name, check in checks.items()}
+    health["workers"] = "unknown" if workers is None else ("ok" if workers.alive(now) else "failing")
+    return health
+
+
+@routes.get("/status", name="status", auth=Auth.PUBLIC, content_type="text/html",
+            summary="HTML status page for on-call engineers: component health for anyone; with an admin token also "
+                    "workers, accounts, syncs, circuit breakers and error texts")  # fmt: skip
 async def status_page(request: web.Request) -> web.Response:
     app = request.app
+    admin = await admin_caller(request) is not None
     checks, workers = await asyncio.gather(run_checks(app), worker_status(app[REDIS]))
-    try:
-        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
-            syncs = await queries.latest_syncs(app[PG], limit=12)
-    except Exception as exc:  # the page still renders; the database row above already says what is wrong
-        log.warning("status page could not read sync runs: %r", exc)
-        syncs = None
+    syncs = None
+    if admin:
+        try:
+            async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+                syncs = await queries.latest_syncs(app[PG], limit=12)
+        except Exception as exc:  # the page still renders; the database row above already says what is wrong
+            log.warning("status page could not read sync runs: %r", exc)
+    cache = app[AGENTS].aggregate()
+    breakers = app[BREAKERS].snapshot()
+    now = time.time()
+    alive = None if workers is None else len(workers.alive(now))
     context = {
         "version": __version__,
         "uptime_seconds": int(time.time() - app[STARTED_AT]),
-        "checks": checks,
-        "workers": workers,
-        "syncs": syncs,
-        "cache": app[AGENTS].aggregate(),
-        "breakers": app[BREAKERS].snapshot(),
+        "admin": admin,
+        "components": component_health(checks, workers, now),
         "all_ok": all(check.ok for check in checks.values()),
         "embedded": app[SETTINGS].embedded,
-        "now": time.time(),
+        "now": now,
         "generated_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "cache_status": cache["status"],
+        "breakers_open": sum(1 for b in breakers if b["state"] != "closed"),
+        "worker_count": alive,
+        "dead_worker_count": None if workers is None or alive is None else len(workers.workers) - alive,
+        # detail: only what an administrator may see ever reaches the template
+        "checks": checks if admin else None,
+        "workers": workers if admin else None,
+        "syncs": syncs,
+        "cache": cache if admin else None,
+        "breakers": breakers if admin else None,
     }
     response = aiohttp_jinja2.render_template("status.html", request, context)
     response.headers["Cache-Control"] = "no-store"

@@ -37,6 +37,9 @@ class WorkerStatus:
     workers: list[WorkerBeat]
     queue_counters: dict[str, int]
 
+    def alive(self, now: float) -> list[WorkerBeat]:
+        return [beat for beat in self.workers if beat.alive(now)]
+
 
 async def record_heartbeat(redis: Redis, beat: WorkerBeat) -> None:
     await redis.set(HEARTBEAT_PREFIX + beat.worker_id, orjson.dumps(asdict(beat)), ex=HEARTBEAT_TTL_SECONDS)

@@ -10,15 +10,16 @@ from accounts.helpers import connect_ok, new_caller, sandbox_accounts, sandbox_s
 from adsvc.keys import AGENTS
 
 
-async def cache_health(client) -> dict:
-    response = await client.get("/health/agent-cache")
+async def cache_health(client, headers: dict[str, str] | None = None) -> dict:
+    """The public aggregate; with an admin's headers, per account and breakers too."""
+    response = await client.get("/health/agent-cache", headers=headers or {})
     assert response.status == 200
     return await response.json()
 
 
 async def test_agent_cache_health_shows_age_ttl_hits_and_misses(client, db, settings, graph_sandbox):
     account = sandbox_accounts(graph_sandbox)[0]
-    caller = await new_caller(client, db, settings)
+    caller = await new_caller(client, db, settings, is_admin=True)
     await connect_ok(client, caller, account.account_id)
     cold = await cache_health(client)
     assert (cold["status"], cold["cached"], cold["creation_count"], cold["hits"]) == ("empty", 0, 0, 0)
@@ -28,7 +29,7 @@ async def test_agent_cache_health_shows_age_ttl_hits_and_misses(client, db, sett
     second = await agents.get(account.account_id)
     assert first is second
 
-    health = await cache_health(client)
+    health = await cache_health(client, caller.headers)
     assert health["status"] == "healthy"
     assert health["cached"] == 1
     assert 0 <= health["cache_age_seconds"] < settings.agent_cache_ttl_seconds

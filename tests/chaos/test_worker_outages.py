@@ -144,7 +144,7 @@ async def test_two_webs_two_workers_one_killed_mid_backfill_the_other_finishes_e
         today = account_today(account.timezone_name)
         assert await assert_matches_ground_truth(own_db, state, account.id, today - timedelta(days=39), today) > 100
         status = await (await http.get(web1.base_url + "/status")).text()
-        assert ">dead<" in status or str(victim.process.pid) not in status
+        assert "1 worker alive, 1 dead" in status  # the public view: counts only
     await redis.aclose()
 
 

@@ -247,11 +247,11 @@ async def test_breaker_opens_sheds_at_once_and_recovers(aiohttp_client, db, stac
     assert state.stats.graph_calls == calls_before  # shed without calling Meta
     assert asyncio.get_running_loop().time() - started < 0.5
     health = await (await client.get("/health/agent-cache")).json()
-    assert any(b["state"] == "open" for b in health["breakers"])
+    assert health["breakers_open"] >= 1
 
     await _set_faults(graph_sandbox)  # Meta is back
     await asyncio.sleep(0.6)
     recovered = await client.post("/api/v1/ad-accounts", json=body, headers=bearer(token))
     assert recovered.status in (200, 201), await recovered.text()
     health = await (await client.get("/health/agent-cache")).json()
-    assert all(b["state"] == "closed" for b in health["breakers"])
+    assert health["breakers_open"] == 0

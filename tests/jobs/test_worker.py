@@ -7,7 +7,7 @@ import asyncio
 import time
 
 from arq.connections import RedisSettings
-from factories import TEST_SECRET, TEST_TOKEN_KEY
+from factories import TEST_SECRET, TEST_TOKEN_KEY, bearer, create_user, login
 
 from adsvc.keys import REDIS
 from adsvc.status.workers import HEARTBEAT_PREFIX, HEARTBEAT_TTL_SECONDS, WorkerBeat, record_heartbeat
@@ -30,7 +30,9 @@ def _worker(stack, **overrides) -> AdsvcWorker:
     return AdsvcWorker(**values)
 
 
-async def test_worker_heartbeat_shows_alive_on_status_page_and_leaves_on_shutdown(client, stack, monkeypatch):
+async def test_worker_heartbeat_shows_alive_on_status_page_and_leaves_on_shutdown(
+    client, db, settings, stack, monkeypatch
+):
     monkeypatch.setenv("DATABASE_URL", stack.database_url)
     monkeypatch.setenv("REDIS_URL", stack.redis_url)
     monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
@@ -43,7 +45,8 @@ async def test_worker_heartbeat_shows_alive_on_status_page_and_leaves_on_shutdow
             while "worker_id" not in worker.ctx or not await app_redis.exists(HEARTBEAT_PREFIX + worker.worker_id):
                 await asyncio.sleep(0.05)
         assert 0 < await app_redis.ttl(HEARTBEAT_PREFIX + worker.worker_id) <= HEARTBEAT_TTL_SECONDS
-        html = await (await client.get("/status")).text()
+        admin = await create_user(db, settings, is_admin=True)  # worker ids, hosts and PIDs are for admins only
+        html = await (await client.get("/status", headers=bearer(await login(client, admin.email)))).text()
         assert worker.worker_id in html
         assert ">alive<" in html and ">dead<" not in html
     finally:
@@ -53,14 +56,17 @@ async def test_worker_heartbeat_shows_alive_on_status_page_and_leaves_on_shutdow
     assert await app_redis.exists(HEARTBEAT_PREFIX + worker.worker_id) == 0
 
 
-async def test_worker_whose_beats_stopped_shows_dead(client):
+async def test_worker_whose_beats_stopped_shows_dead(client, db, settings):
     now = time.time()
     beat = WorkerBeat(worker_id="gone-4242", host="gone", pid=4242, started_at=now - 600, beat_at=now - 120,
                       interval_seconds=15)  # fmt: skip
     await record_heartbeat(client.server.app[REDIS], beat)
-    html = await (await client.get("/status")).text()
+    admin = await create_user(db, settings, is_admin=True)
+    html = await (await client.get("/status", headers=bearer(await login(client, admin.email)))).text()
     row = html[html.index("gone-4242") :].split("</tr>")[0]
     assert ">dead<" in row and "120 s ago" in row
+    public = await (await client.get("/status")).text()
+    assert "0 workers alive, 1 dead" in public and "gone-4242" not in public
 
 
 async def test_status_page_says_when_no_worker_reports(client):
