@@ -56,7 +56,7 @@ async def test_status_page_shows_others_component_health_only(ops, who):
     html = await response.text()
     for component in ("Database", "Redis", "Migrations", "Workers"):
         assert component in html
-    assert "1 worker reporting" in html and "circuit breakers not closed: 1" in html
+    assert "1 worker alive." in html and "circuit breakers not closed: 1" in html
     assert "PostgreSQL" not in html  # no server versions either
     for private in _private_bits(account):
         assert private not in html, private
