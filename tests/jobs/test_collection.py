@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from accounts.helpers import share_if_connected
 from arq.connections import RedisSettings
 from arq.worker import Worker
 from factories import TEST_SECRET, TEST_TOKEN_KEY, bearer, create_user, login, make_settings
@@ -73,6 +74,7 @@ async def run_worker_burst(stack) -> Worker:
 async def connect(client, db, settings, account_id: str) -> tuple[Any, str]:
     user = await create_user(db, settings)
     token = await login(client, user.email)
+    await share_if_connected(db, account_id, user.id)
     response = await client.post(
         "/api/v1/ad-accounts",
         json={"account_id": f"act_{account_id}", "access_token": SANDBOX_ACCESS_TOKEN},
