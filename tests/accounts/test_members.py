@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import pytest
 from accounts.helpers import Caller, insert_account, new_caller
 
@@ -189,17 +190,40 @@ async def test_with_a_second_owner_an_owner_can_step_down_and_then_the_other_is_
     assert await roles(db, account_id) == {first.user.id: "viewer", second.user.id: "owner"}
 
 
-async def test_two_owners_demoting_each_other_at_once_leave_exactly_one_owner(client, db, team):
+async def test_two_owners_demoting_each_other_at_once_leave_exactly_one_owner(client, db, stack, team):
     first, second, account_id = team["owner"], team["outsider"], team["account_id"]
     await join(db, account_id, second, "owner")
-
-    results = await asyncio.gather(
-        call(client, first, "PATCH", members_path(account_id, second.user.id), {"role": "viewer"}),
-        call(client, second, "PATCH", members_path(account_id, first.user.id), {"role": "viewer"}),
-    )
+    # Hold the account row as a membership change does, so both requests reach the database before either is done:
+    # without a lock of their own they would both count two owners and both demote.
+    holder = await asyncpg.connect(stack.database_url)
+    transaction = holder.transaction()
+    await transaction.start()
+    await holder.execute("select 1 from ad_accounts where id = $1 for no key update", account_id)
+    requests = [
+        asyncio.ensure_future(
+            call(client, first, "PATCH", members_path(account_id, second.user.id), {"role": "viewer"})
+        ),
+        asyncio.ensure_future(
+            call(client, second, "PATCH", members_path(account_id, first.user.id), {"role": "viewer"})
+        ),
+    ]
+    try:
+        waiting = 0
+        for _ in range(500):
+            waiting = await db.fetchval(
+                "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()"
+            )
+            if waiting >= 2 or all(request.done() for request in requests):
+                break
+            await asyncio.sleep(0.01)
+        assert waiting == 2, [request.result() for request in requests if request.done()]  # both wait their turn
+    finally:
+        await transaction.commit()
+        await holder.close()
+    results = await asyncio.gather(*requests)
 
     statuses = sorted(status for status, _ in results)
-    # the one that comes second is either no longer an owner (403) or would demote the last owner (409)
+    # the one that goes second is either no longer an owner (403) or would demote the last owner (409)
     assert statuses[0] == 200 and statuses[1] in (403, 409), results
     assert list((await roles(db, account_id)).values()).count("owner") == 1
 
