@@ -120,7 +120,8 @@ async def list_accounts(request: web.Request) -> web.Response:
     body=ConnectAccountIn,
     response=AccountOut,
     status=201,
-    errors=(200, 409, 429, 503),
+    errors=(409, 429, 503),
+    alt_responses={200: AccountOut},
 )
 async def connect_account(request: web.Request, body: ConnectAccountIn) -> web.Response:
     app = request.app

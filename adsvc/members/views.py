@@ -88,7 +88,8 @@ async def list_members(request: web.Request, query: MemberListQuery, account_id:
     body=AddMemberIn,
     response=MemberOut,
     status=201,
-    errors=(200, 403, 404, 409, 422),
+    errors=(403, 404, 409, 422),
+    alt_responses={200: MemberOut},
     path_params=_ACCOUNT,
 )
 async def add_member(request: web.Request, body: AddMemberIn, account_id: str) -> web.Response:

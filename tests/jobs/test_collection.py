@@ -268,6 +268,7 @@ async def test_breaker_opens_sheds_at_once_and_recovers(aiohttp_client, db, stac
     account = next(iter(state.data.accounts.values()))
     user = await create_user(db, settings)
     token = await login(client, user.email)
+    await share_if_connected(db, account.account_id, user.id)
     body = {"account_id": account.account_id, "access_token": SANDBOX_ACCESS_TOKEN}
 
     await _set_faults(graph_sandbox, transient_rate=1.0)  # Meta is down
