@@ -83,6 +83,7 @@ async def test_dev_starts_everything_prints_admin_once_and_keeps_data(tmp_path):
         output = "".join(lines)
         password_lines = [line for line in lines if line.strip().startswith("password:")]
         assert len(password_lines) == 1, output
+        assert "adsvc dev: connected sandbox account" in output, output  # through the same code as the HTTP connect
         password = password_lines[0].split(":", 1)[1].strip()
         assert await _login(port, "admin@example.com", password) == 200
         async with aiohttp.ClientSession() as session:
