@@ -21,6 +21,7 @@ from adsvc.automation.views import rule_routes as automation_rule_routes
 from adsvc.campaigns.views import routes as campaign_routes
 from adsvc.contexts import agents_ctx, arq_ctx, http_session_ctx, passwords_ctx, pg_ctx, redis_ctx
 from adsvc.keys import ENDPOINTS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, SETTINGS, STARTED_AT, TOKEN_VERIFIER
+from adsvc.members.views import routes as member_routes
 from adsvc.metrics import Metrics
 from adsvc.middleware import auth_middleware, error_middleware, request_context_middleware
 from adsvc.migrations import known_migrations
@@ -38,6 +39,7 @@ ROUTE_TABLES = (
     admin_user_routes,
     admin_cache_routes,
     account_routes,
+    member_routes,
     campaign_routes,
     analytics_routes,
     status_routes,

@@ -435,58 +435,54 @@ async def _connect_account(
     actor_label: str,
     backfill_days: int,
 ) -> str:
-    """Validate a token with Meta, store the account for its owner (encrypted token), and queue its first syncs."""
+    """Connect an account for a user through the same code as `POST /api/v1/ad-accounts`: a new account gets that
+    user as its owner; one already connected gets the new token only if the user is one of its owners or managers
+    (cached agents are then dropped in every running process)."""
     import aiohttp
     import asyncpg
     from arq import create_pool
     from arq.connections import RedisSettings
 
-    from adsvc.accounts.queries import add_member, upsert_account
-    from adsvc.audit.queries import insert_audit_entry
+    from adsvc.accounts.connecting import Actor, Upstream, connect_account
     from adsvc.auth.queries import user_by_email
     from adsvc.contexts import init_connection
     from adsvc.crypto import TokenBox
-    from adsvc.graph.agent import create_agent
-    from adsvc.graph.breaker import BreakerRegistry
+    from adsvc.errors import ApiError
+    from adsvc.graph.breaker import BreakerRegistry, CircuitOpen
     from adsvc.graph.errors import GraphError
 
-    conn = await asyncpg.connect(settings.database_url)
+    pg = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2, init=init_connection)
     try:
-        await init_connection(conn)
-        owner = await user_by_email(conn, email=owner_email)
+        owner = await user_by_email(pg, email=owner_email)
         if owner is None or not owner.is_active:
             _fail(f"no active user {owner_email}; create it with `adsvc create-user`")
+        assert owner is not None
+        queue = await create_pool(RedisSettings.from_dsn(settings.redis_url or ""))
         try:
             async with aiohttp.ClientSession() as session:
-                agent = await create_agent(settings, session=session, breakers=BreakerRegistry(),
-                                           account_id=account_id, access_token=access_token)  # fmt: skip
-        except GraphError as exc:
+                upstream = Upstream(
+                    settings=settings,
+                    session=session,
+                    breakers=BreakerRegistry(),
+                    box=TokenBox(settings.token_encryption_key, settings.token_encryption_previous_keys),
+                    queue=queue,
+                    redis=queue,
+                )
+                connected = await connect_account(
+                    pg, upstream, account_id=account_id, access_token=access_token,
+                    actor=Actor(user_id=owner.id, label=actor_label), backfill_days=backfill_days,
+                )  # fmt: skip
+        except (GraphError, CircuitOpen) as exc:
             _fail(f"Meta refused account {account_id}: {exc}")
-        sealed = TokenBox(settings.token_encryption_key, settings.token_encryption_previous_keys).seal(access_token)
-        async with conn.transaction():
-            account, _ = await upsert_account(conn, info=agent.account, token_ciphertext=sealed, connected_by=owner.id)
-            await add_member(conn, account_id=account.id, user_id=owner.id, role="owner")
-            await insert_audit_entry(
-                conn, action="ad_account.connect", actor_id=owner.id, actor_label=actor_label,
-                target_type="ad_account", target_id=account.id, after={"name": account.name, "token": "replaced"},
-            )  # fmt: skip
+        except ApiError as exc:
+            _fail(f"account {account_id} for {owner_email}: {exc.message}")
+        finally:
+            await queue.aclose()
     finally:
-        await conn.close()
-    queue = await create_pool(RedisSettings.from_dsn(settings.redis_url or ""))
-    try:
-        slot = int(time.time())
-        await queue.enqueue_job("sync_structure", account.id, _job_id=f"sync-structure:{account.id}:{slot}")
-        # one sync per account at a time: stagger them so the structure lands first, then the recent weeks
-        await queue.enqueue_job(
-            "sync_insights", account.id, "lookback", _job_id=f"sync-insights:{account.id}:{slot}", _defer_by=1
-        )
-        if backfill_days:
-            await queue.enqueue_job(
-                "backfill_insights", account.id, backfill_days, _job_id=f"backfill:{account.id}:{slot}", _defer_by=5
-            )
-    finally:
-        await queue.aclose()
-    return f"{account.name} (act_{account.id}, {account.currency}, {account.timezone_name})"
+        await pg.close()
+    account = connected.account
+    described = f"{account.name} (act_{account.id}, {account.currency}, {account.timezone_name})"
+    return described if connected.created else f"{described} with a new token"
 
 
 async def _connect_sandbox_account(settings: Settings, *, graph_url: str, admin_email: str) -> str | None:
@@ -693,7 +689,12 @@ def build_parser() -> argparse.ArgumentParser:
         "OWNER; the token comes from FACEBOOK_ACCESS_TOKEN or standard input, and is stored encrypted.",
     )
     connect.add_argument("account", metavar="ACCOUNT", nargs="?", help="ad account id, act_123 or 123")
-    connect.add_argument("--owner", required=True, metavar="EMAIL", help="the adsvc user who will own it")
+    connect.add_argument(
+        "--owner",
+        required=True,
+        metavar="EMAIL",
+        help="the adsvc user who will own it (for an account already connected: one of its owners or managers)",
+    )
     connect.add_argument("--backfill-days", type=int, default=90, help="history to queue at once (default 90)")
     connect.set_defaults(func=cmd_connect_account)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -128,30 +127,3 @@ def test_bad_setting_value_is_one_clear_line(stack):
                                      "SECRET_KEY": TEST_SECRET, "JWT_EXPIRATION_MINUTES": "soon"})  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip() == "adsvc: JWT_EXPIRATION_MINUTES must be an integer, got 'soon'"
-
-
-async def test_connect_account_uses_the_older_services_variables(stack, graph_sandbox, db, settings):
-    from factories import TEST_TOKEN_KEY, create_user
-
-    from adsvc.sandbox import SANDBOX_ACCESS_TOKEN, SANDBOX_STATE
-
-    owner = await create_user(db, settings)
-    account = list(graph_sandbox.app[SANDBOX_STATE].data.accounts.values())[1]
-    env = {
-        "DATABASE_URL": stack.database_url, "REDIS_URL": stack.redis_url, "SECRET_KEY": TEST_SECRET,
-        "TOKEN_ENCRYPTION_KEY": TEST_TOKEN_KEY, "FACEBOOK_GRAPH_URL": str(graph_sandbox.make_url("")).rstrip("/"),
-        "FACEBOOK_AD_ACCOUNT_ID": account.id, "FACEBOOK_ACCESS_TOKEN": SANDBOX_ACCESS_TOKEN,
-    }  # fmt: skip
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "adsvc", "connect-account", "--owner", owner.email, env={**os.environ, **env},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
-    stdout, stderr = await process.communicate()
-    assert process.returncode == 0, stderr.decode()
-    assert f"act_{account.account_id}" in stdout.decode()
-    role = await db.fetchval(
-        "select role from ad_account_members where account_id = $1 and user_id = $2", account.account_id, owner.id
-    )
-    assert role == "owner"
-    stored = await db.fetchval("select token_ciphertext from ad_accounts where id = $1", account.account_id)
-    assert SANDBOX_ACCESS_TOKEN.encode() not in stored

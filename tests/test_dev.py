@@ -86,6 +86,7 @@ async def test_dev_starts_everything_prints_admin_once_and_keeps_data(tmp_path):
         passwords = [found.group(1) for line in lines if (found := re.search(r"^\| +password: (\S+) +\|$", line))]
         assert len(passwords) == 1, output
         password = passwords[0]
+        assert "adsvc dev: connected sandbox account" in output, output  # through the same code as the HTTP connect
         assert await _login(port, "admin@example.com", password) == 200
         # framed after the children's start-up lines, and saved once, readable by the owner only
         box = [index for index, line in enumerate(lines) if line.startswith("+---")]

@@ -45,29 +45,19 @@ def _account(row: asyncpg.Record | None) -> Account | None:
     return Account(**dict(row)) if row is not None else None
 
 
-async def upsert_account(
-    db: Executor, *, info: AccountInfo, token_ciphertext: bytes, connected_by: int | None
-) -> tuple[Account, bool]:
-    """Insert or refresh an account with a freshly validated token; returns it and whether it was new."""
+async def insert_new_account(
+    db: Executor, *, info: AccountInfo, token_ciphertext: bytes, connected_by: int
+) -> Account | None:
+    """Store an account seen for the first time, with its validated token; None when it is already connected
+    (a concurrent first connect waits for the other's transaction, then gets None)."""
     row = await db.fetchrow(
         """
         insert into ad_accounts (id, name, currency, timezone_name, timezone_offset_hours_utc, account_status,
                                  token_ciphertext, token_status, token_checked_at, token_error, connected_by)
         values ($1, $2, $3, $4, $5, $6, $7, 'valid', now(), null, $8)
-        on conflict (id) do update set
-            name = excluded.name,
-            currency = excluded.currency,
-            timezone_name = excluded.timezone_name,
-            timezone_offset_hours_utc = excluded.timezone_offset_hours_utc,
-            account_status = excluded.account_status,
-            token_ciphertext = excluded.token_ciphertext,
-            token_status = 'valid',
-            token_checked_at = now(),
-            token_error = null,
-            updated_at = now()
+        on conflict (id) do nothing
         returning id, name, currency, timezone_name, timezone_offset_hours_utc, account_status, token_status,
-                  token_checked_at, token_error, connected_at, last_structure_sync_at, last_insights_sync_at,
-                  (xmax = 0) as inserted
+                  token_checked_at, token_error, connected_at, last_structure_sync_at, last_insights_sync_at
         """,
         info.id,
         info.name,
@@ -78,26 +68,37 @@ async def upsert_account(
         token_ciphertext,
         connected_by,
     )
-    values = dict(row)
-    inserted = bool(values.pop("inserted"))
-    return Account(**values), inserted
+    return _account(row)
 
 
-async def add_member(db: Executor, *, account_id: str, user_id: int, role: str) -> None:
-    """Add a member; an existing member keeps the stronger of the two roles."""
-    await db.execute(
+async def replace_token(db: Executor, *, info: AccountInfo, token_ciphertext: bytes) -> Account | None:
+    """Store a freshly validated token for a connected account, with what Meta now says about the account."""
+    row = await db.fetchrow(
         """
-        insert into ad_account_members (account_id, user_id, role)
-        values ($1, $2, $3)
-        on conflict (account_id, user_id) do update set role = case
-            when array_position(array['viewer', 'analyst', 'manager', 'owner'], excluded.role)
-               > array_position(array['viewer', 'analyst', 'manager', 'owner'], ad_account_members.role)
-            then excluded.role else ad_account_members.role end
+        update ad_accounts set
+            name = $2,
+            currency = $3,
+            timezone_name = $4,
+            timezone_offset_hours_utc = $5,
+            account_status = $6,
+            token_ciphertext = $7,
+            token_status = 'valid',
+            token_checked_at = now(),
+            token_error = null,
+            updated_at = now()
+        where id = $1
+        returning id, name, currency, timezone_name, timezone_offset_hours_utc, account_status, token_status,
+                  token_checked_at, token_error, connected_at, last_structure_sync_at, last_insights_sync_at
         """,
-        account_id,
-        user_id,
-        role,
+        info.id,
+        info.name,
+        info.currency,
+        info.timezone_name,
+        info.timezone_offset_hours_utc,
+        info.account_status,
+        token_ciphertext,
     )
+    return _account(row)
 
 
 async def accounts_for_user(db: Executor, *, user_id: int) -> list[Account]:

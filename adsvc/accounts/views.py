@@ -9,6 +9,8 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from adsvc.accounts import queries
+from adsvc.accounts.connecting import Actor, Upstream
+from adsvc.accounts.connecting import connect_account as connect_account_for
 from adsvc.accounts.schemas import (
     AccountDetailOut,
     AccountListOut,
@@ -28,7 +30,6 @@ from adsvc.audit.queries import insert_audit_entry
 from adsvc.collection.queries import runs_for_account
 from adsvc.collection.records import account_number
 from adsvc.errors import ApiError, Forbidden, NotFound, ServiceUnavailable, TooManyRequests, ValidationFailed
-from adsvc.graph.agent import create_agent
 from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import ErrorKind, GraphError
 from adsvc.graph.invalidation import publish_invalidation
@@ -114,64 +115,37 @@ async def list_accounts(request: web.Request) -> web.Response:
 @routes.post(
     "/api/v1/ad-accounts",
     name="connect-ad-account",
-    summary="Connect an ad account: the token is validated with Meta, stored encrypted, and never returned",
+    summary="Connect an ad account: the token is validated with Meta, stored encrypted, and never returned; you "
+    "become its owner. An account already connected gets the new token (200; cached agents are dropped in every "
+    "process) only from its owners and managers: anyone else gets 409 `ask_an_owner` and nothing changes",
     body=ConnectAccountIn,
     response=AccountOut,
     status=201,
-    errors=(200, 429, 503),
+    errors=(409, 429, 503),
+    alt_responses={200: AccountOut},
 )
 async def connect_account(request: web.Request, body: ConnectAccountIn) -> web.Response:
     app = request.app
-    caller = principal(request)
-    account_id = account_number(body.account_id)
+    upstream = Upstream(
+        settings=app[SETTINGS],
+        session=app[HTTP],
+        breakers=app[BREAKERS],
+        box=app[TOKEN_BOX],
+        queue=app[ARQ],
+        redis=app[REDIS],
+        agents=app[AGENTS],
+        interactive=True,
+    )
+    actor = Actor(
+        user_id=principal(request).user_id, client_addr=client_address(request), request_id=request_id(request)
+    )
     try:
-        agent = await create_agent(
-            app[SETTINGS],
-            session=app[HTTP],
-            breakers=app[BREAKERS],
-            account_id=account_id,
-            access_token=body.access_token,
-            interactive=True,
+        connected = await connect_account_for(
+            app[PG], upstream, account_id=account_number(body.account_id), access_token=body.access_token, actor=actor
         )
     except (GraphError, CircuitOpen) as exc:
         raise graph_error_to_api(exc) from None
-    sealed = app[TOKEN_BOX].seal(body.access_token)
-    async with app[PG].acquire() as conn, conn.transaction():
-        account, created = await queries.upsert_account(
-            conn, info=agent.account, token_ciphertext=sealed, connected_by=caller.user_id
-        )
-        role = "owner" if created else "manager"
-        await queries.add_member(conn, account_id=account.id, user_id=caller.user_id, role=role)
-        await insert_audit_entry(
-            conn,
-            action="ad_account.connect" if created else "ad_account.reconnect",
-            actor_id=caller.user_id,
-            target_type="ad_account",
-            target_id=account.id,
-            after={
-                "name": account.name,
-                "currency": account.currency,
-                "timezone": account.timezone_name,
-                "token": "replaced",
-            },
-            client_addr=client_address(request),
-            request_id=request_id(request),
-        )
-        account = await queries.account_for_user(conn, account_id=account.id, user_id=caller.user_id)  # type: ignore[assignment]
-    # The token changed: no process may keep an agent built on the old one.
-    app[AGENTS].invalidate(account.id)
-    try:
-        await publish_invalidation(app[REDIS], account.id)
-        # one job id per connect request: arq keeps a finished job's result (an hour) and refuses to queue its id
-        # again, so a fixed id would make every reconnect in that hour queue nothing
-        for kind in ("structure", "insights"):
-            job_id = f"sync-{kind}:{account.id}:connect:{request_id(request)}"
-            await app[ARQ].enqueue_job(JOB_FOR_KIND[kind], account.id, _job_id=job_id)
-    except (RedisError, OSError) as exc:
-        raise ServiceUnavailable(
-            "account saved, but the job queue is unavailable; sync it later", retry_after=5
-        ) from exc
-    return json_response(_account_out(account), status=201 if created else 200)
+    return json_response(_account_out(connected.account), status=201 if connected.created else 200)
 
 
 @routes.get(

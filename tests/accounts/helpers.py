@@ -4,6 +4,7 @@ in burst mode, synthetic accounts written straight to SQL, and independent check
 from __future__ import annotations
 
 import secrets
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,9 +17,11 @@ from arq.connections import RedisSettings
 from arq.worker import Worker
 from factories import TEST_SECRET, TEST_TOKEN_KEY, Stack, bearer, create_user, login, make_settings
 
+from adsvc.app import create_app
 from adsvc.auth.queries import User
 from adsvc.collection.plan import account_today
-from adsvc.sandbox import SANDBOX_ACCESS_TOKEN, SANDBOX_STATE, SandboxState
+from adsvc.keys import PG
+from adsvc.sandbox import SANDBOX_ACCESS_TOKEN, SANDBOX_STATE, SandboxConfig, SandboxState, create_sandbox_app
 from adsvc.sandbox.data import AdAccount
 from adsvc.settings import Settings
 from jobs.worker import WorkerSettings
@@ -73,7 +76,23 @@ async def connect(
     )
 
 
+async def share_if_connected(db: Any, account_id: str, user_id: int, role: str = "manager") -> None:
+    """Make the user a member of the account if an earlier test of the session connected it (sandbox ids are the
+    same in every test), as an owner would through the members API: only owners and managers may connect an account
+    that is already connected."""
+    await db.execute(
+        """insert into ad_account_members (account_id, user_id, role) select id, $2, $3 from ad_accounts where id = $1
+           on conflict (account_id, user_id) do nothing""",
+        account_id,
+        user_id,
+        role,
+    )
+
+
 async def connect_ok(client: TestClient, caller: Caller, account_id: str) -> dict[str, Any]:
+    """Connect as `caller`: the account is created with them as its owner, or (connected by an earlier test) shared
+    with them as a manager first, and its token replaced."""
+    await share_if_connected(client.server.app[PG], account_id, caller.user.id)
     response = await connect(client, caller, account_id)
     assert response.status in (200, 201), await response.text()
     body: dict[str, Any] = await response.json()
@@ -124,6 +143,35 @@ def worker_env(monkeypatch: pytest.MonkeyPatch, stack: Stack, graph_sandbox: Tes
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     return values
+
+
+@dataclass(frozen=True)
+class FreshAccount:
+    account_id: str
+    client: TestClient
+    settings: Settings
+    sandbox: TestServer
+
+    @property
+    def graph_url(self) -> str:
+        return graph_url(self.sandbox)
+
+
+@pytest.fixture
+async def fresh_account(
+    aiohttp_server: Any, aiohttp_client: Any, stack: Stack, db: asyncpg.Connection
+) -> AsyncIterator[FreshAccount]:
+    """An app whose Meta is a sandbox with a random seed: its one account id has never been connected in this
+    session's database, so connecting it creates the account (201). Afterwards the account's token is marked
+    invalid, so a scheduled sync in a later test of the session skips an account whose sandbox is gone."""
+    config = SandboxConfig(seed=secrets.randbelow(10**9), accounts=1, campaigns_per_account=1,
+                           adsets_per_campaign=1, ads_per_adset=1, days=3)  # fmt: skip
+    server = await aiohttp_server(create_sandbox_app(config))
+    settings = make_settings(stack, facebook_graph_url=graph_url(server))
+    client = await aiohttp_client(create_app(settings))
+    (account,) = sandbox_accounts(server)
+    yield FreshAccount(account_id=account.account_id, client=client, settings=settings, sandbox=server)
+    await db.execute("update ad_accounts set token_status = 'invalid' where id = $1", account.account_id)
 
 
 # Accounts whose structure and lookback window of insights a burst worker run wrote during the current module.

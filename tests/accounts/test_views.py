@@ -6,14 +6,13 @@ from __future__ import annotations
 import re
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from accounts.helpers import (
+    FreshAccount,
     connect,
     connect_ok,
-    graph_url,
     insert_account,
     new_caller,
     run_worker_burst,
@@ -22,29 +21,18 @@ from accounts.helpers import (
 )
 from aiohttp.test_utils import TestClient
 from arq.jobs import Job
-from factories import TEST_TOKEN_KEY, make_settings
+from factories import TEST_TOKEN_KEY
 
-from adsvc.app import create_app
 from adsvc.crypto import TokenBox
 from adsvc.keys import ARQ
-from adsvc.sandbox import SANDBOX_ACCESS_TOKEN, SandboxConfig, create_sandbox_app
+from adsvc.sandbox import SANDBOX_ACCESS_TOKEN
 
 ARQ_QUEUE = "arq:queue"
 
 
 @pytest.fixture
-async def fresh(aiohttp_server: Any, aiohttp_client: Any, stack: Any, db: Any) -> AsyncIterator[tuple[str, TestClient]]:
-    """An app whose Meta is a sandbox with a random seed: its one account id has never been connected in this
-    session's database, so connecting it creates the account (201). Afterwards the account's token is marked
-    invalid, so a scheduled sync in a later test of the session skips an account whose sandbox is gone."""
-    config = SandboxConfig(seed=secrets.randbelow(10**9), accounts=1, campaigns_per_account=1,
-                           adsets_per_campaign=1, ads_per_adset=1, days=3)  # fmt: skip
-    server = await aiohttp_server(create_sandbox_app(config))
-    settings = make_settings(stack, facebook_graph_url=graph_url(server))
-    client = await aiohttp_client(create_app(settings))
-    (account,) = sandbox_accounts(server)
-    yield account.account_id, client
-    await db.execute("update ad_accounts set token_status = 'invalid' where id = $1", account.account_id)
+def fresh(fresh_account: FreshAccount) -> tuple[str, TestClient]:
+    return fresh_account.account_id, fresh_account.client
 
 
 async def audit_rows_as_text(db: Any, *, account_id: str, user_ids: list[int]) -> list[tuple[str, str]]:
@@ -82,7 +70,7 @@ async def test_list_shows_only_accounts_the_caller_is_a_member_of(client, db, se
     assert await listed(nobody) == {}
 
 
-async def test_connect_creates_with_201_reconnect_answers_200_and_no_body_or_audit_row_holds_the_token(
+async def test_connect_creates_with_201_its_owners_and_managers_reconnect_with_200_and_nothing_holds_the_token(
     fresh, db, settings
 ):
     account_id, client = fresh
@@ -106,10 +94,16 @@ async def test_connect_creates_with_201_reconnect_answers_200_and_no_body_or_aud
     assert again.status == 200
     assert (await again.json())["role"] == "owner"  # reconnecting does not demote the owner
 
-    joined = await connect(client, colleague, account_id)
-    bodies.append(await joined.text())
-    assert joined.status == 200
-    assert (await joined.json())["role"] == "manager"
+    shared = await client.post(
+        f"/api/v1/ad-accounts/{account_id}/members",
+        json={"email": colleague.user.email, "role": "manager"},
+        headers=owner.headers,
+    )
+    assert shared.status == 201, await shared.text()
+    rotated = await connect(client, colleague, account_id)
+    bodies.append(await rotated.text())
+    assert rotated.status == 200
+    assert (await rotated.json())["role"] == "manager"
 
     for caller in (owner, colleague):
         for path in ("/api/v1/ad-accounts", f"/api/v1/ad-accounts/{account_id}"):
@@ -121,7 +115,7 @@ async def test_connect_creates_with_201_reconnect_answers_200_and_no_body_or_aud
     audit = await audit_rows_as_text(db, account_id=account_id, user_ids=[owner.user.id, colleague.user.id])
     actions = [action for action, _ in audit]
     assert actions.count("ad_account.connect") == 1
-    assert actions.count("ad_account.reconnect") == 2
+    assert actions.count("ad_account.token_rotate") == 2
     assert all(SANDBOX_ACCESS_TOKEN not in text for _, text in audit)
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
+from accounts.helpers import share_if_connected
 from factories import TEST_PASSWORD, bearer, create_user, login, make_settings
 from ground_truth import assert_matches_ground_truth
 from redis.asyncio import Redis
@@ -24,6 +25,7 @@ REDIS_OUTAGE_SECONDS = 60
 
 async def _connect(client, db, settings, account_id: str) -> str:
     user = await create_user(db, settings)
+    await share_if_connected(db, account_id, user.id)  # an earlier test of the module may have connected it
     token = await login(client, user.email)
     response = await client.post(
         "/api/v1/ad-accounts",
@@ -101,6 +103,7 @@ async def test_two_webs_two_workers_one_killed_mid_backfill_the_other_finishes_e
     web1, web2 = await fleet.web(), await fleet.web()
     workers = [await fleet.worker(), await fleet.worker()]
     user = await create_user(own_db, make_settings(own.stack))
+    await share_if_connected(own_db, account.account_id, user.id)
     redis = Redis.from_url(own.stack.redis_url, decode_responses=True)
     async with aiohttp.ClientSession() as http:
         credentials = {"email": user.email, "password": TEST_PASSWORD}

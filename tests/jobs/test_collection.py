@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from accounts.helpers import share_if_connected
 from arq.connections import RedisSettings
 from factories import TEST_SECRET, TEST_TOKEN_KEY, bearer, create_user, login, make_settings
 from ground_truth import assert_matches_ground_truth
@@ -75,6 +76,7 @@ async def run_worker_burst(stack, **overrides: Any) -> AdsvcWorker:
 async def connect(client, db, settings, account_id: str) -> tuple[Any, str]:
     user = await create_user(db, settings)
     token = await login(client, user.email)
+    await share_if_connected(db, account_id, user.id)
     response = await client.post(
         "/api/v1/ad-accounts",
         json={"account_id": f"act_{account_id}", "access_token": SANDBOX_ACCESS_TOKEN},
@@ -233,6 +235,7 @@ async def test_breaker_opens_sheds_at_once_and_recovers(aiohttp_client, db, stac
     account = next(iter(state.data.accounts.values()))
     user = await create_user(db, settings)
     token = await login(client, user.email)
+    await share_if_connected(db, account.account_id, user.id)
     body = {"account_id": account.account_id, "access_token": SANDBOX_ACCESS_TOKEN}
 
     await _set_faults(graph_sandbox, transient_rate=1.0)  # Meta is down

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import orjson
+from accounts.helpers import share_if_connected
 from aiohttp import web
 from factories import bearer, create_user, login, make_settings
 from openapi_spec_validator import validate
@@ -122,6 +123,7 @@ async def test_metrics_expose_agent_cache_and_breakers(aiohttp_client, db, stack
     account = next(iter(graph_sandbox.app[SANDBOX_STATE].data.accounts.values()))
     user = await create_user(db, settings)
     token = await login(client, user.email)
+    await share_if_connected(db, account.account_id, user.id)
     connected = await client.post(
         "/api/v1/ad-accounts",
         json={"account_id": account.id, "access_token": SANDBOX_ACCESS_TOKEN},
