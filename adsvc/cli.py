@@ -453,6 +453,7 @@ def cmd_connect_account(args: argparse.Namespace) -> None:
 
 def _run_dev(args: argparse.Namespace) -> None:
     from adsvc.migrations import apply_migrations
+    from adsvc.webhooks.config import LOOPBACK_NETWORKS
 
     stop = threading.Event()
 
@@ -470,6 +471,8 @@ def _run_dev(args: argparse.Namespace) -> None:
                   f"    email:    {admin_email}\n    password: {password}\n", flush=True)  # fmt: skip
         port = args.port if args.port is not None else settings.port
         env = _child_env(settings)
+        # dev's own receivers (a local n8n, a test endpoint) listen on loopback; production allows no internal network
+        env["WEBHOOK_ALLOWED_PRIVATE_NETWORKS"] = env.get("WEBHOOK_ALLOWED_PRIVATE_NETWORKS") or LOOPBACK_NETWORKS
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
         children: list[subprocess.Popen[bytes]] = []

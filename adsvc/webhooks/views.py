@@ -41,7 +41,7 @@ from adsvc.webhooks.schemas import (
     WebhookPatch,
     WorkflowValidationOut,
 )
-from adsvc.webhooks.targets import TargetRefused, check_target
+from adsvc.webhooks.targets import TargetGuard, TargetRefused
 
 routes = Routes(tag="webhooks")
 n8n_routes = Routes(tag="admin")
@@ -85,7 +85,7 @@ def _public(webhook: queries.Webhook) -> dict[str, Any]:
 
 async def _checked_url(url: str) -> str:
     try:
-        await check_target(url, WebhookSettings.from_env().allowed_private_networks)
+        await TargetGuard(WebhookSettings.from_env().allowed_private_networks).check_url(url)
     except TargetRefused as exc:
         raise ValidationFailed.field(
             ("body", "url"), str(exc), kind="url_refused", code="webhook_url_refused"
