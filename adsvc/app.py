@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import aiohttp_jinja2
@@ -20,7 +21,16 @@ from adsvc.automation.views import routes as automation_routes
 from adsvc.automation.views import rule_routes as automation_rule_routes
 from adsvc.campaigns.views import routes as campaign_routes
 from adsvc.contexts import agents_ctx, arq_ctx, http_session_ctx, passwords_ctx, pg_ctx, redis_ctx
-from adsvc.keys import ENDPOINTS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, SETTINGS, STARTED_AT, TOKEN_VERIFIER
+from adsvc.keys import (
+    BACKTEST_SLOTS,
+    ENDPOINTS,
+    KNOWN_MIGRATIONS,
+    METRICS,
+    OPENAPI_DOCUMENT,
+    SETTINGS,
+    STARTED_AT,
+    TOKEN_VERIFIER,
+)
 from adsvc.metrics import Metrics
 from adsvc.middleware import auth_middleware, error_middleware, request_context_middleware
 from adsvc.migrations import known_migrations
@@ -64,6 +74,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[STARTED_AT] = time.time()
     app[TOKEN_VERIFIER] = TokenVerifier(settings)
     app[KNOWN_MIGRATIONS] = known_migrations(settings.migrations_dir)
+    app[BACKTEST_SLOTS] = asyncio.Semaphore(settings.backtest_concurrency)
     app.cleanup_ctx.extend([pg_ctx, redis_ctx, arq_ctx, http_session_ctx, passwords_ctx, agents_ctx])
 
     aiohttp_jinja2.setup(
@@ -74,5 +85,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     )
     app.router.add_static("/static", settings.templates_dir / "static", name="static")
     app[ENDPOINTS] = mount(app, ROUTE_TABLES)
-    app[OPENAPI_DOCUMENT] = orjson.dumps(build_openapi(app[ENDPOINTS].values()))
+    app[OPENAPI_DOCUMENT] = orjson.dumps(build_openapi(app[ENDPOINTS].values(), settings))
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 import aiohttp
@@ -41,6 +42,8 @@ TOKEN_BOX: Final = web.AppKey("TOKEN_BOX", TokenBox)
 BREAKERS: Final = web.AppKey("BREAKERS", BreakerRegistry)
 AGENTS: Final = web.AppKey("AGENTS", AgentCache[FacebookAdsAgent])
 ARQ: Final = web.AppKey("ARQ", ArqRedis)
+# bounds the backtests this process runs at once (BACKTEST_CONCURRENCY)
+BACKTEST_SLOTS: Final = web.AppKey("BACKTEST_SLOTS", asyncio.Semaphore)
 
 REQUEST_ID: Final = web.RequestKey("REQUEST_ID", str)
 PRINCIPAL: Final = web.RequestKey("PRINCIPAL", Principal)

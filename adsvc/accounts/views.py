@@ -9,6 +9,7 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from adsvc.accounts import queries
+from adsvc.accounts.limits import limit_reconnects
 from adsvc.accounts.schemas import (
     AccountDetailOut,
     AccountListOut,
@@ -118,8 +119,10 @@ async def list_accounts(request: web.Request) -> web.Response:
     response=AccountOut,
     status=201,
     errors=(200, 429, 503),
+    limit="throttle_reconnects",
 )
 async def connect_account(request: web.Request, body: ConnectAccountIn) -> web.Response:
+    await limit_reconnects(request, body.account_id)
     app = request.app
     caller = principal(request)
     account_id = account_number(body.account_id)

@@ -22,6 +22,7 @@ from adsvc.automation.executor import ActionContext, apply_step, plan_each, step
 from adsvc.automation.planner import Plan, Refusal, Step
 from adsvc.automation.rules import (
     LONGEST_WINDOW_DAYS,
+    DailyTotals,
     Judge,
     Replay,
     RuleObject,
@@ -373,7 +374,18 @@ async def backtest(
             f"{len(objects):,} objects x {days} days is more than a backtest replays at once "
             f"({MAX_BACKTEST_OBJECT_DAYS:,} object-days): narrow the scope or the period"
         )
-    series = await _series(pg, spec, account.id, objects, start=since - timedelta(days=LONGEST_WINDOW_DAYS), end=until)
-    # pure CPU over possibly hundreds of thousands of object-days: off the event loop
-    result = await asyncio.to_thread(replay, spec, objects, series, since=since, until=until)
+    start = since - timedelta(days=LONGEST_WINDOW_DAYS)
+    rows = await queries.daily_totals(
+        pg, account_id=account.id, level=spec.scope.level, object_ids=[o.object_id for o in objects], since=start,
+        until=until,
+    )  # fmt: skip
+    # pure CPU over possibly hundreds of thousands of object-days (building the series as much as replaying it):
+    # off the event loop
+    result = await asyncio.to_thread(_replay_rows, spec, objects, rows, start=start, since=since, until=until)
     return Backtest(account, since, until, len(objects), result)
+
+
+def _replay_rows(
+    spec: RuleSpec, objects: list[RuleObject], rows: list[DailyTotals], *, start: date, since: date, until: date
+) -> Replay:
+    return replay(spec, objects, Series.build(rows, start=start, end=until), since=since, until=until)

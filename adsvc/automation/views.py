@@ -4,10 +4,12 @@ keys and Graph errors turned into API errors."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -57,10 +59,11 @@ from adsvc.automation.schemas import (
 )
 from adsvc.collection.records import account_number
 from adsvc.crypto import TokenUnreadable
-from adsvc.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
+from adsvc.errors import ApiError, Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import GraphError
-from adsvc.keys import AGENTS, ARQ, PG
+from adsvc.keys import AGENTS, ARQ, BACKTEST_SLOTS, PG, SETTINGS
+from adsvc.ratelimit import limit_calls
 from adsvc.requests import audit_origin, client_address, principal, request_id
 from adsvc.routing import Routes, json_response, keyset_page
 from adsvc.suggestions.engine import Draft
@@ -573,9 +576,11 @@ async def delete_rule(request: web.Request, rule_id: int) -> web.Response:
     response=RulePreviewOut,
     errors=(404,),
     path_params=_RULE_ID,
+    limit="throttle_previews",
 )
 async def preview_rule(request: web.Request, rule_id: int) -> web.Response:
     rule = (await _member_rule(request, rule_id)).rule
+    await limit_calls(request, "throttle_previews", account_id=rule.account_id)
     try:
         evaluation = await evaluate(request.app[PG], rule)
     except AccountGone:
@@ -598,13 +603,16 @@ async def preview_rule(request: web.Request, rule_id: int) -> web.Response:
     summary="Replay the rule over stored history: what it would have done on each day (default: the last 30 days)",
     body=BacktestIn,
     response=BacktestOut,
-    errors=(404, 422),
+    errors=(404, 422, 503),
     path_params=_RULE_ID,
+    limit="throttle_backtests",
 )
 async def backtest_rule(request: web.Request, body: BacktestIn, rule_id: int) -> web.Response:
     rule = (await _member_rule(request, rule_id)).rule
+    await limit_calls(request, "throttle_backtests", account_id=rule.account_id)
     try:
-        result = await backtest(request.app[PG], rule, since=body.since, until=body.until)
+        async with backtest_slot(request):
+            result = await backtest(request.app[PG], rule, since=body.since, until=body.until)
     except BacktestPeriodError as exc:
         raise ValidationFailed.field(("body", "since"), str(exc), code="invalid_period") from None
     except AccountGone:
@@ -648,6 +656,24 @@ async def backtest_rule(request: web.Request, body: BacktestIn, rule_id: int) ->
     )
 
 
+@contextlib.asynccontextmanager
+async def backtest_slot(request: web.Request) -> AsyncIterator[None]:
+    """One of this process's BACKTEST_CONCURRENCY slots, waited for up to BACKTEST_QUEUE_SECONDS (then 503): the
+    replays share the interpreter with the event loop, and a bounded number of them keeps it responsive."""
+    slots = request.app[BACKTEST_SLOTS]
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].backtest_queue_seconds):
+            await slots.acquire()
+    except TimeoutError:
+        raise ServiceUnavailable(
+            "every backtest slot of this server is busy; try again shortly", retry_after=5, code="backtests_busy"
+        ) from None
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 def run_out(result: RunResult) -> RuleRunOut:
     run = result.run
     return RuleRunOut.model_validate(
@@ -683,9 +709,11 @@ def run_out(result: RunResult) -> RuleRunOut:
     errors=(403, 404, 409, 422, 429, 503),
     path_params=_RULE_ID,
     idempotent=True,
+    limit="throttle_rule_runs",
 )
 async def run_rule_now(request: web.Request, rule_id: int) -> web.Response:
     rule = (await _member_rule(request, rule_id, act=True)).rule
+    await limit_calls(request, "throttle_rule_runs", account_id=rule.account_id)
     run_key = f"manual:{rule.id}:" + idempotency_scope(request, default=f"request:{uuid.uuid4().hex}")
     result = await run_rule(action_context(request), rule, run_key=run_key, trigger="manual")
     if result.blocked is not None and result.run.applied == 0:
