@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import aiohttp_jinja2
@@ -20,9 +19,8 @@ from adsvc.auth.views import routes as auth_routes
 from adsvc.automation.views import routes as automation_routes
 from adsvc.automation.views import rule_routes as automation_rule_routes
 from adsvc.campaigns.views import routes as campaign_routes
-from adsvc.contexts import agents_ctx, arq_ctx, http_session_ctx, passwords_ctx, pg_ctx, redis_ctx
+from adsvc.contexts import agents_ctx, arq_ctx, http_session_ctx, passwords_ctx, pg_ctx, redis_ctx, replays_ctx
 from adsvc.keys import (
-    BACKTEST_SLOTS,
     ENDPOINTS,
     KNOWN_MIGRATIONS,
     METRICS,
@@ -74,8 +72,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[STARTED_AT] = time.time()
     app[TOKEN_VERIFIER] = TokenVerifier(settings)
     app[KNOWN_MIGRATIONS] = known_migrations(settings.migrations_dir)
-    app[BACKTEST_SLOTS] = asyncio.Semaphore(settings.backtest_concurrency)
-    app.cleanup_ctx.extend([pg_ctx, redis_ctx, arq_ctx, http_session_ctx, passwords_ctx, agents_ctx])
+    app.cleanup_ctx.extend([pg_ctx, redis_ctx, arq_ctx, http_session_ctx, passwords_ctx, agents_ctx, replays_ctx])
 
     aiohttp_jinja2.setup(
         app,

@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from adsvc.app import create_app
 from adsvc.embedded import free_port
 from adsvc.errors import ServiceUnavailable
-from adsvc.keys import BACKTEST_SLOTS
+from adsvc.keys import REPLAYS
 from adsvc.ratelimit import Counter, take
 from adsvc.settings import ConfigError, RateLimit, Settings
 
@@ -167,14 +167,10 @@ async def test_backtests_beyond_the_process_slots_wait_then_answer_503(aiohttp_c
     client, settings = await _app(aiohttp_client, stack, backtest_concurrency=1, backtest_queue_seconds=0.2)
     alice = await new_caller(client, db, settings)
     target = await Target.make("backtest", client, alice, await insert_account(db, user_id=alice.user.id))
-    slots = client.app[BACKTEST_SLOTS]
-    await slots.acquire()  # a backtest in progress
-    try:
+    async with client.app[REPLAYS].slot():  # a backtest in progress
         busy = await target.call()
         assert busy.status == 503 and int(busy.headers["Retry-After"]) > 0
         assert (await busy.json())["error"]["code"] == "backtests_busy"
-    finally:
-        slots.release()
     assert (await target.call()).status == 200
 
 

@@ -4,12 +4,11 @@ keys and Graph errors turned into API errors."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +22,7 @@ from adsvc.audit.queries import insert_audit_entry
 from adsvc.automation import queries
 from adsvc.automation.executor import ActionContext, Outcome, apply_step, apply_steps, step_key
 from adsvc.automation.planner import Refusal, revert_step, steps_from_proposal
+from adsvc.automation.replays import ReplaySlotsBusy
 from adsvc.automation.rules import next_run_at, presets
 from adsvc.automation.runner import (
     AccountGone,
@@ -62,7 +62,7 @@ from adsvc.crypto import TokenUnreadable
 from adsvc.errors import ApiError, Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import GraphError
-from adsvc.keys import AGENTS, ARQ, BACKTEST_SLOTS, PG, SETTINGS
+from adsvc.keys import AGENTS, ARQ, PG, REPLAYS, SETTINGS
 from adsvc.ratelimit import limit_calls
 from adsvc.requests import audit_origin, client_address, principal, request_id
 from adsvc.routing import Routes, json_response, keyset_page
@@ -610,9 +610,21 @@ async def preview_rule(request: web.Request, rule_id: int) -> web.Response:
 async def backtest_rule(request: web.Request, body: BacktestIn, rule_id: int) -> web.Response:
     rule = (await _member_rule(request, rule_id)).rule
     await limit_calls(request, "throttle_backtests", account_id=rule.account_id)
+    settings = request.app[SETTINGS]
     try:
-        async with backtest_slot(request):
-            result = await backtest(request.app[PG], rule, since=body.since, until=body.until)
+        async with request.app[REPLAYS].slot():
+            result = await backtest(
+                request.app[PG], rule, since=body.since, until=body.until, replays=request.app[REPLAYS],
+                database_url=settings.database_url, command_timeout=max(60.0, settings.db_timeout_seconds),
+            )  # fmt: skip
+    except ReplaySlotsBusy:
+        raise ServiceUnavailable(
+            "every backtest slot of this server is busy; try again shortly", retry_after=5, code="backtests_busy"
+        ) from None
+    except BrokenProcessPool:
+        raise ServiceUnavailable(
+            "the backtest worker stopped; try again", retry_after=1, code="backtests_busy"
+        ) from None
     except BacktestPeriodError as exc:
         raise ValidationFailed.field(("body", "since"), str(exc), code="invalid_period") from None
     except AccountGone:
@@ -654,24 +666,6 @@ async def backtest_rule(request: web.Request, body: BacktestIn, rule_id: int) ->
             days=days,
         )
     )
-
-
-@contextlib.asynccontextmanager
-async def backtest_slot(request: web.Request) -> AsyncIterator[None]:
-    """One of this process's BACKTEST_CONCURRENCY slots, waited for up to BACKTEST_QUEUE_SECONDS (then 503): the
-    replays share the interpreter with the event loop, and a bounded number of them keeps it responsive."""
-    slots = request.app[BACKTEST_SLOTS]
-    try:
-        async with asyncio.timeout(request.app[SETTINGS].backtest_queue_seconds):
-            await slots.acquire()
-    except TimeoutError:
-        raise ServiceUnavailable(
-            "every backtest slot of this server is busy; try again shortly", retry_after=5, code="backtests_busy"
-        ) from None
-    try:
-        yield
-    finally:
-        slots.release()
 
 
 def run_out(result: RunResult) -> RuleRunOut:
