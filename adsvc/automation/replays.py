@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,9 +27,11 @@ T = TypeVar("T")
 REPLAY_NICENESS = 10
 
 
-def _lower_priority() -> None:
+def _start_worker() -> None:
     with contextlib.suppress(OSError):
         os.nice(REPLAY_NICENESS)
+    # a Ctrl-C reaches the whole process group; the web process ends its workers itself (ReplayPool.close)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class ReplaySlotsBusy(Exception):
@@ -59,7 +62,7 @@ class ReplayPool:
         """`function(*args)` in a worker process (started on first use; `spawn`, so no thread state is forked)."""
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
-                self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
+                self.processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker
             )
         executor = self._executor
         try:
