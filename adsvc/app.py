@@ -19,7 +19,7 @@ from adsvc.auth.views import routes as auth_routes
 from adsvc.automation.views import routes as automation_routes
 from adsvc.automation.views import rule_routes as automation_rule_routes
 from adsvc.campaigns.views import routes as campaign_routes
-from adsvc.contexts import agents_ctx, arq_ctx, http_session_ctx, passwords_ctx, pg_ctx, redis_ctx
+from adsvc.contexts import agents_ctx, arq_ctx, http_session_ctx, passwords_ctx, pg_ctx, redis_ctx, replays_ctx
 from adsvc.keys import ENDPOINTS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, SETTINGS, STARTED_AT, TOKEN_VERIFIER
 from adsvc.members.views import routes as member_routes
 from adsvc.metrics import Metrics
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[STARTED_AT] = time.time()
     app[TOKEN_VERIFIER] = TokenVerifier(settings)
     app[KNOWN_MIGRATIONS] = known_migrations(settings.migrations_dir)
-    app.cleanup_ctx.extend([pg_ctx, redis_ctx, arq_ctx, http_session_ctx, passwords_ctx, agents_ctx])
+    app.cleanup_ctx.extend([pg_ctx, redis_ctx, arq_ctx, http_session_ctx, passwords_ctx, agents_ctx, replays_ctx])
 
     aiohttp_jinja2.setup(
         app,
@@ -76,5 +76,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     )
     app.router.add_static("/static", settings.templates_dir / "static", name="static")
     app[ENDPOINTS] = mount(app, ROUTE_TABLES)
-    app[OPENAPI_DOCUMENT] = orjson.dumps(build_openapi(app[ENDPOINTS].values()))
+    app[OPENAPI_DOCUMENT] = orjson.dumps(build_openapi(app[ENDPOINTS].values(), settings))
     return app

@@ -569,6 +569,7 @@ def _run_dev(args: argparse.Namespace) -> None:
     from adsvc.embedded import save_first_admin
     from adsvc.migrations import apply_migrations
     from adsvc.supervision import Supervisor
+    from adsvc.webhooks.config import LOOPBACK_NETWORKS
 
     stop = threading.Event()
 
@@ -588,6 +589,8 @@ def _run_dev(args: argparse.Namespace) -> None:
             save_first_admin(settings.data_dir, email=admin_email, password=password, url=base) if password else None
         )
         env = _child_env(settings)
+        # dev's own receivers (a local n8n, a test endpoint) listen on loopback; production allows no internal network
+        env["WEBHOOK_ALLOWED_PRIVATE_NETWORKS"] = env.get("WEBHOOK_ALLOWED_PRIVATE_NETWORKS") or LOOPBACK_NETWORKS
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
         if "FACEBOOK_GRAPH_URL" not in os.environ and not args.no_sandbox:

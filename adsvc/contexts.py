@@ -21,6 +21,7 @@ from adsvc import __version__
 from adsvc.accounts.agents import AgentFactory
 from adsvc.auth.passwords import PasswordHashing, default_hash_threads, password_hasher
 from adsvc.auth.revocation import RevocationChecker
+from adsvc.automation.replays import ReplayPool
 from adsvc.crypto import TokenBox
 from adsvc.graph.agent import FacebookAdsAgent
 from adsvc.graph.breaker import BreakerRegistry
@@ -36,6 +37,7 @@ from adsvc.keys import (
     PASSWORDS,
     PG,
     REDIS,
+    REPLAYS,
     REVOCATION,
     SETTINGS,
     TOKEN_BOX,
@@ -193,6 +195,14 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError):
         await listener
     await subscriber.aclose()
+
+
+async def replays_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The worker processes backtests replay in (started on the first backtest)."""
+    settings = app[SETTINGS]
+    app[REPLAYS] = ReplayPool(processes=settings.backtest_concurrency, queue_seconds=settings.backtest_queue_seconds)
+    yield
+    await app[REPLAYS].close()
 
 
 async def passwords_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ from adsvc.auth.passwords import PasswordHashing
 from adsvc.auth.principal import Principal
 from adsvc.auth.revocation import RevocationChecker
 from adsvc.auth.tokens import TokenVerifier
+from adsvc.automation.replays import ReplayPool
 from adsvc.crypto import TokenBox
 from adsvc.graph.agent import FacebookAdsAgent
 from adsvc.graph.breaker import BreakerRegistry
@@ -41,6 +42,8 @@ TOKEN_BOX: Final = web.AppKey("TOKEN_BOX", TokenBox)
 BREAKERS: Final = web.AppKey("BREAKERS", BreakerRegistry)
 AGENTS: Final = web.AppKey("AGENTS", AgentCache[FacebookAdsAgent])
 ARQ: Final = web.AppKey("ARQ", ArqRedis)
+# the worker processes backtests replay in, and their slots (BACKTEST_CONCURRENCY)
+REPLAYS: Final = web.AppKey("REPLAYS", ReplayPool)
 
 REQUEST_ID: Final = web.RequestKey("REQUEST_ID", str)
 PRINCIPAL: Final = web.RequestKey("PRINCIPAL", Principal)

@@ -9,7 +9,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from adsvc import __version__
+from adsvc.ratelimit import describe
 from adsvc.routing import MAX_BIGINT, Auth, Endpoint
+from adsvc.settings import Settings
 
 _REF = "#/components/schemas/{model}"
 
@@ -99,7 +101,7 @@ def _path_parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     ]
 
 
-def _operation(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
+def _operation(endpoint: Endpoint, refs: Refs, settings: Settings) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if endpoint.response is not None:
         content = {"application/json": {"schema": refs[(endpoint.response, "serialization")]}}
@@ -121,6 +123,8 @@ def _operation(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
         error_codes.discard(503)
     if endpoint.auth is Auth.ADMIN:
         error_codes.add(403)
+    if endpoint.limit is not None:
+        error_codes.add(429)
     for code, model in endpoint.alt_responses.items():
         error_codes.discard(code)
         responses[str(code)] = {
@@ -142,6 +146,8 @@ def _operation(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
         "tags": [endpoint.tag],
         "responses": responses,
     }
+    if endpoint.limit is not None:
+        operation["description"] = describe(endpoint.limit, getattr(settings, endpoint.limit))  # type: ignore[arg-type]
     parameters = _path_parameters(endpoint) + (_query_parameters(endpoint.query) if endpoint.query else [])
     if endpoint.idempotent:
         parameters.append(_IDEMPOTENCY_KEY)
@@ -161,14 +167,16 @@ def _operation(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
     return operation
 
 
-def build_openapi(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
+def build_openapi(endpoints: Iterable[Endpoint], settings: Settings | None = None) -> dict[str, Any]:
+    """The document; `settings` gives the request limits it states (the defaults without them)."""
+    settings = settings or Settings()
     endpoints = list(endpoints)
     refs, definitions = models_json_schema(_model_pairs(endpoints), ref_template=_REF)
     schemas: dict[str, Any] = dict(definitions.get("$defs", {}))
     schemas["Error"] = _ERROR_SCHEMA
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
-        paths.setdefault(endpoint.openapi_path, {})[endpoint.method.lower()] = _operation(endpoint, refs)
+        paths.setdefault(endpoint.openapi_path, {})[endpoint.method.lower()] = _operation(endpoint, refs, settings)
     return {
         "openapi": "3.1.0",
         "info": {

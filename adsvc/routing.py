@@ -47,6 +47,9 @@ class Endpoint:
     alt_responses: dict[int, type[BaseModel]] = field(default_factory=dict)
     # honours an Idempotency-Key header: a retry with the same key finds the first request's outcome
     idempotent: bool = False
+    # the Settings field of its request limit (adsvc.ratelimit), which the handler applies; the OpenAPI document
+    # states it and the 429
+    limit: str | None = None
 
     @property
     def openapi_path(self) -> str:
@@ -177,6 +180,7 @@ class Routes:
         path_params: dict[str, type] | None = None,
         alt_responses: dict[int, type[BaseModel]] | None = None,
         idempotent: bool = False,
+        limit: str | None = None,
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.endpoints.append(
@@ -197,6 +201,7 @@ class Routes:
                     path_params=path_params or {},
                     alt_responses=alt_responses or {},
                     idempotent=idempotent,
+                    limit=limit,
                 )
             )
             return handler

@@ -81,6 +81,34 @@ def _is_fernet_key(key: str) -> bool:
         return False
 
 
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """At most `per_user` calls by one user and `per_account` on one ad account per window (0: no such limit)."""
+
+    per_user: int
+    per_account: int
+    window_seconds: int
+
+    def __str__(self) -> str:
+        return f"{self.per_user},{self.per_account}/{self.window_seconds}"
+
+
+def _rate_limit(env: Mapping[str, str], name: str, default: RateLimit) -> RateLimit:
+    """`PER_USER,PER_ACCOUNT/WINDOW_SECONDS`, e.g. `6,12/60`."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    counts, sep, window = raw.replace(" ", "").partition("/")
+    per_user, comma, per_account = counts.partition(",")
+    try:
+        limit = RateLimit(int(per_user), int(per_account), int(window))
+    except ValueError:
+        limit = None
+    if not sep or not comma or limit is None or min(limit.per_user, limit.per_account) < 0 or limit.window_seconds < 1:
+        raise ConfigError(f"{name} must look like PER_USER,PER_ACCOUNT/WINDOW_SECONDS (e.g. {default}), got {raw!r}")
+    return limit
+
+
 def _optional(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
@@ -138,6 +166,14 @@ class Settings:
     sync_lock_seconds: int = 120
     worker_lease_seconds: int = 90
     sync_retry_base_seconds: float = 10.0
+    # expensive and amplifying calls, per user and per ad account (adsvc.ratelimit)
+    throttle_backtests: RateLimit = RateLimit(6, 12, 60)
+    throttle_previews: RateLimit = RateLimit(30, 60, 60)
+    throttle_rule_runs: RateLimit = RateLimit(10, 20, 60)
+    throttle_webhook_tests: RateLimit = RateLimit(5, 10, 60)
+    throttle_reconnects: RateLimit = RateLimit(5, 5, 600)
+    backtest_concurrency: int = 2
+    backtest_queue_seconds: float = 10.0
     migrations_dir: Path = REPO_ROOT / "migrations"
     templates_dir: Path = REPO_ROOT / "templates"
 
@@ -197,6 +233,13 @@ class Settings:
             sync_lock_seconds=_int(env, "SYNC_LOCK_SECONDS", 120),
             worker_lease_seconds=_int(env, "WORKER_LEASE_SECONDS", 90),
             sync_retry_base_seconds=_float(env, "SYNC_RETRY_BASE_SECONDS", 10.0),
+            throttle_backtests=_rate_limit(env, "THROTTLE_BACKTESTS", RateLimit(6, 12, 60)),
+            throttle_previews=_rate_limit(env, "THROTTLE_PREVIEWS", RateLimit(30, 60, 60)),
+            throttle_rule_runs=_rate_limit(env, "THROTTLE_RULE_RUNS", RateLimit(10, 20, 60)),
+            throttle_webhook_tests=_rate_limit(env, "THROTTLE_WEBHOOK_TESTS", RateLimit(5, 10, 60)),
+            throttle_reconnects=_rate_limit(env, "THROTTLE_RECONNECTS", RateLimit(5, 5, 600)),
+            backtest_concurrency=_int(env, "BACKTEST_CONCURRENCY", 2),
+            backtest_queue_seconds=_float(env, "BACKTEST_QUEUE_SECONDS", 10.0),
         ).validated()
 
     def with_embedded(
@@ -285,6 +328,10 @@ class Settings:
             raise ConfigError("SYNC_LOCK_SECONDS must be between 3 and 3600")
         if not 5 <= self.worker_lease_seconds <= 600:
             raise ConfigError("WORKER_LEASE_SECONDS must be between 5 and 600")
+        if not 1 <= self.backtest_concurrency <= 64:
+            raise ConfigError("BACKTEST_CONCURRENCY must be between 1 and 64")
+        if not 0 <= self.backtest_queue_seconds <= 300:
+            raise ConfigError("BACKTEST_QUEUE_SECONDS must be between 0 and 300")
         _positive("SYNC_RETRY_BASE_SECONDS", self.sync_retry_base_seconds)
 
     def check(self) -> None:

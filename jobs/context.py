@@ -18,6 +18,8 @@ from adsvc.graph.breaker import BreakerRegistry
 from adsvc.graph.invalidation import listen_for_invalidations
 from adsvc.settings import Settings
 from adsvc.status.workers import forget_worker
+from adsvc.webhooks.config import WebhookSettings
+from adsvc.webhooks.targets import TargetGuard, guarded_session
 
 
 async def startup(ctx: dict[str, Any]) -> None:
@@ -29,6 +31,9 @@ async def startup(ctx: dict[str, Any]) -> None:
     ctx["session"] = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=120, connect=10), headers={"User-Agent": f"adsvc-worker/{__version__}"}
     )
+    # user-chosen URLs (webhooks) go through their own session, whose connector refuses internal addresses
+    allowed = WebhookSettings.from_env().allowed_private_networks
+    ctx["webhook_session"] = guarded_session(TargetGuard(allowed), user_agent=f"adsvc-webhooks/{__version__}")
     ctx["breakers"] = BreakerRegistry(settings.breaker_failure_threshold, settings.breaker_recovery_seconds)
     ctx["agents"] = create_agent_cache(
         settings,
@@ -55,8 +60,9 @@ async def shutdown(ctx: dict[str, Any]) -> None:
             await listener
     if "pubsub_redis" in ctx:
         await ctx["pubsub_redis"].aclose()
-    if "session" in ctx:
-        await ctx["session"].close()
+    for name in ("session", "webhook_session"):
+        if name in ctx:
+            await ctx[name].close()
     if "pg" in ctx:
         await ctx["pg"].close()
     if "app_redis" in ctx:

@@ -54,7 +54,7 @@ async def deliver_webhook(ctx: dict[str, Any], delivery_id: int) -> dict[str, An
         await queries.finish_without_attempt(pg, delivery_id=delivery_id, error="secret unreadable with current keys")
         return {"delivery_id": delivery_id, "status": "failed"}
 
-    outcome = await attempt(ctx["session"], item, secret, settings)
+    outcome = await attempt(ctx["webhook_session"], item, secret, settings)
     number = max(int(ctx.get("job_try", 1)), item.attempts + 1)
     if outcome.kind == "delivered":
         await queries.record_attempt(pg, delivery_id=delivery_id, status="delivered", status_code=outcome.status_code,

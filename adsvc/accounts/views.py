@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from adsvc.accounts import queries
 from adsvc.accounts.connecting import Actor, Upstream
 from adsvc.accounts.connecting import connect_account as connect_account_for
+from adsvc.accounts.limits import limit_reconnects
 from adsvc.accounts.schemas import (
     AccountDetailOut,
     AccountListOut,
@@ -123,8 +124,10 @@ async def list_accounts(request: web.Request) -> web.Response:
     status=201,
     errors=(409, 429, 503),
     alt_responses={200: AccountOut},
+    limit="throttle_reconnects",
 )
 async def connect_account(request: web.Request, body: ConnectAccountIn) -> web.Response:
+    await limit_reconnects(request, body.account_id)
     app = request.app
     upstream = Upstream(
         settings=app[SETTINGS],

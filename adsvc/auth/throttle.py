@@ -1,19 +1,19 @@
 """Login throttling in Redis, shared by all processes: failed attempts counted per account and per client address.
 
-Fixed windows: the first failure starts a window of `login_throttle_window_seconds`; reaching the limit within it
-answers 429 with Retry-After set to what is left of the window. A successful login clears the account's counter.
+Fixed windows (the counters of adsvc.ratelimit): the first failure starts a window of
+`login_throttle_window_seconds`; reaching the limit within it answers 429 with Retry-After set to what is left of the
+window. Only failures count, so a check and a count are separate steps. A successful login clears the account's
+counter.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
-from adsvc.auth.revocation import redis_unavailable
 from adsvc.errors import TooManyRequests
+from adsvc.ratelimit import bump, counts, forget
 from adsvc.settings import Settings
 
 ACCOUNT_PREFIX = "adsvc:login-failures:account:"
@@ -30,43 +30,26 @@ def _address_key(address: str) -> str:
 
 
 async def check_login_allowed(redis: Redis, settings: Settings, *, email: str, address: str) -> None:
-    account_key, address_key = _account_key(email), _address_key(address)
-    try:
-        async with asyncio.timeout(settings.redis_timeout_seconds):
-            async with redis.pipeline(transaction=False) as pipe:
-                pipe.get(account_key)
-                pipe.get(address_key)
-                pipe.ttl(account_key)
-                pipe.ttl(address_key)
-                account_failures, address_failures, account_ttl, address_ttl = await pipe.execute()
-    except (RedisError, OSError, TimeoutError) as exc:
-        raise redis_unavailable(exc) from None
-    if account_failures is not None and int(account_failures) >= settings.login_max_failures_per_account:
+    timeout = settings.redis_timeout_seconds
+    (account_failures, account_ttl), (address_failures, address_ttl) = await counts(
+        redis, [_account_key(email), _address_key(address)], timeout=timeout
+    )
+    if account_failures >= settings.login_max_failures_per_account:
         raise TooManyRequests(
             "too many failed logins for this account, try again later", retry_after=max(1, account_ttl)
         )
-    if address_failures is not None and int(address_failures) >= settings.login_max_failures_per_address:
+    if address_failures >= settings.login_max_failures_per_address:
         raise TooManyRequests(
             "too many failed logins from this address, try again later", retry_after=max(1, address_ttl)
         )
 
 
 async def record_login_failure(redis: Redis, settings: Settings, *, email: str, address: str) -> None:
-    window = settings.login_throttle_window_seconds
-    try:
-        async with asyncio.timeout(settings.redis_timeout_seconds):
-            async with redis.pipeline(transaction=True) as pipe:
-                for key in (_account_key(email), _address_key(address)):
-                    pipe.set(key, 0, ex=window, nx=True)
-                    pipe.incr(key)
-                await pipe.execute()
-    except (RedisError, OSError, TimeoutError) as exc:
-        raise redis_unavailable(exc) from None
+    await bump(
+        redis, [_account_key(email), _address_key(address)], window_seconds=settings.login_throttle_window_seconds,
+        timeout=settings.redis_timeout_seconds,
+    )  # fmt: skip
 
 
 async def clear_account_failures(redis: Redis, settings: Settings, *, email: str) -> None:
-    try:
-        async with asyncio.timeout(settings.redis_timeout_seconds):
-            await redis.delete(_account_key(email))
-    except (RedisError, OSError, TimeoutError) as exc:
-        raise redis_unavailable(exc) from None
+    await forget(redis, [_account_key(email)], timeout=settings.redis_timeout_seconds)

@@ -20,8 +20,10 @@ from adsvc.audit.queries import insert_audit_entry
 from adsvc.automation import queries
 from adsvc.automation.executor import ActionContext, apply_step, plan_each, step_key
 from adsvc.automation.planner import Plan, Refusal, Step
+from adsvc.automation.replays import ReplayPool
 from adsvc.automation.rules import (
     LONGEST_WINDOW_DAYS,
+    DailyTotals,
     Judge,
     Replay,
     RuleObject,
@@ -351,10 +353,34 @@ class BacktestPeriodError(ValueError):
     """The requested period is not one a backtest can replay; the message says why."""
 
 
+@dataclass(frozen=True, slots=True)
+class ReplayJob:
+    """Everything a worker process needs to replay a rule over stored history (picklable; rows fetched there)."""
+
+    database_url: str
+    command_timeout: float
+    spec: dict[str, object]
+    objects: list[RuleObject]
+    account_id: str
+    start: date
+    since: date
+    until: date
+
+
 async def backtest(
-    pg: asyncpg.Pool, rule: queries.RuleRow, *, since: date | None, until: date | None, now: datetime | None = None
+    pg: asyncpg.Pool,
+    rule: queries.RuleRow,
+    *,
+    since: date | None,
+    until: date | None,
+    now: datetime | None = None,
+    replays: ReplayPool | None = None,
+    database_url: str | None = None,
+    command_timeout: float = 60.0,
 ) -> Backtest:
-    """Replay the rule over [since, until] of stored history (default: the 30 days before the account's today)."""
+    """Replay the rule over [since, until] of stored history (default: the 30 days before the account's today).
+    With `replays` (and the `database_url` its processes connect to) the replay, with the read of its rows, runs in
+    a worker process; without, the rows are read here and the replay runs in a thread."""
     spec = rule_spec(rule)
     account = await _account(pg, rule.account_id)
     today = account_today(account.timezone_name, now or datetime.now(UTC))
@@ -373,7 +399,40 @@ async def backtest(
             f"{len(objects):,} objects x {days} days is more than a backtest replays at once "
             f"({MAX_BACKTEST_OBJECT_DAYS:,} object-days): narrow the scope or the period"
         )
-    series = await _series(pg, spec, account.id, objects, start=since - timedelta(days=LONGEST_WINDOW_DAYS), end=until)
-    # pure CPU over possibly hundreds of thousands of object-days: off the event loop
-    result = await asyncio.to_thread(replay, spec, objects, series, since=since, until=until)
+    start = since - timedelta(days=LONGEST_WINDOW_DAYS)
+    if replays is not None and database_url is not None:
+        spec_json = spec.model_dump(mode="json", exclude_none=True)
+        job = ReplayJob(database_url, command_timeout, spec_json, objects, account.id, start, since, until)
+        result = await replays.run(replay_job, job)
+    else:
+        rows = await queries.daily_totals(
+            pg, account_id=account.id, level=spec.scope.level, object_ids=[o.object_id for o in objects],
+            since=start, until=until,
+        )  # fmt: skip
+        # pure CPU over possibly hundreds of thousands of object-days: off the event loop at least
+        result = await asyncio.to_thread(_replay_rows, spec, objects, rows, start=start, since=since, until=until)
     return Backtest(account, since, until, len(objects), result)
+
+
+def _replay_rows(
+    spec: RuleSpec, objects: list[RuleObject], rows: list[DailyTotals], *, start: date, since: date, until: date
+) -> Replay:
+    return replay(spec, objects, Series.build(rows, start=start, end=until), since=since, until=until)
+
+
+async def _fetch_totals(job: ReplayJob, level: str) -> list[DailyTotals]:
+    conn = await asyncpg.connect(job.database_url, command_timeout=job.command_timeout)
+    try:
+        return await queries.daily_totals(
+            conn, account_id=job.account_id, level=level, object_ids=[o.object_id for o in job.objects],
+            since=job.start, until=job.until,
+        )  # fmt: skip
+    finally:
+        await conn.close()
+
+
+def replay_job(job: ReplayJob) -> Replay:
+    """Runs in a worker process (adsvc.automation.replays): read the rows, build the series, replay."""
+    spec = RuleSpec.model_validate(job.spec)
+    rows = asyncio.run(_fetch_totals(job, spec.scope.level))
+    return _replay_rows(spec, job.objects, rows, start=job.start, since=job.since, until=job.until)

@@ -8,6 +8,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,6 +22,7 @@ from adsvc.audit.queries import insert_audit_entry
 from adsvc.automation import queries
 from adsvc.automation.executor import ActionContext, Outcome, apply_step, apply_steps, step_key
 from adsvc.automation.planner import Refusal, revert_step, steps_from_proposal
+from adsvc.automation.replays import ReplaySlotsBusy
 from adsvc.automation.rules import next_run_at, presets
 from adsvc.automation.runner import (
     AccountGone,
@@ -57,10 +59,11 @@ from adsvc.automation.schemas import (
 )
 from adsvc.collection.records import account_number
 from adsvc.crypto import TokenUnreadable
-from adsvc.errors import ApiError, Conflict, Forbidden, NotFound, ValidationFailed
+from adsvc.errors import ApiError, Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import GraphError
-from adsvc.keys import AGENTS, ARQ, PG
+from adsvc.keys import AGENTS, ARQ, PG, REPLAYS, SETTINGS
+from adsvc.ratelimit import limit_calls
 from adsvc.requests import audit_origin, client_address, principal, request_id
 from adsvc.routing import Routes, json_response, keyset_page
 from adsvc.suggestions.engine import Draft
@@ -573,9 +576,11 @@ async def delete_rule(request: web.Request, rule_id: int) -> web.Response:
     response=RulePreviewOut,
     errors=(404,),
     path_params=_RULE_ID,
+    limit="throttle_previews",
 )
 async def preview_rule(request: web.Request, rule_id: int) -> web.Response:
     rule = (await _member_rule(request, rule_id)).rule
+    await limit_calls(request, "throttle_previews", account_id=rule.account_id)
     try:
         evaluation = await evaluate(request.app[PG], rule)
     except AccountGone:
@@ -598,13 +603,28 @@ async def preview_rule(request: web.Request, rule_id: int) -> web.Response:
     summary="Replay the rule over stored history: what it would have done on each day (default: the last 30 days)",
     body=BacktestIn,
     response=BacktestOut,
-    errors=(404, 422),
+    errors=(404, 422, 503),
     path_params=_RULE_ID,
+    limit="throttle_backtests",
 )
 async def backtest_rule(request: web.Request, body: BacktestIn, rule_id: int) -> web.Response:
     rule = (await _member_rule(request, rule_id)).rule
+    await limit_calls(request, "throttle_backtests", account_id=rule.account_id)
+    settings = request.app[SETTINGS]
     try:
-        result = await backtest(request.app[PG], rule, since=body.since, until=body.until)
+        async with request.app[REPLAYS].slot():
+            result = await backtest(
+                request.app[PG], rule, since=body.since, until=body.until, replays=request.app[REPLAYS],
+                database_url=settings.database_url, command_timeout=max(60.0, settings.db_timeout_seconds),
+            )  # fmt: skip
+    except ReplaySlotsBusy:
+        raise ServiceUnavailable(
+            "every backtest slot of this server is busy; try again shortly", retry_after=5, code="backtests_busy"
+        ) from None
+    except BrokenProcessPool:
+        raise ServiceUnavailable(
+            "the backtest worker stopped; try again", retry_after=1, code="backtests_busy"
+        ) from None
     except BacktestPeriodError as exc:
         raise ValidationFailed.field(("body", "since"), str(exc), code="invalid_period") from None
     except AccountGone:
@@ -683,9 +703,11 @@ def run_out(result: RunResult) -> RuleRunOut:
     errors=(403, 404, 409, 422, 429, 503),
     path_params=_RULE_ID,
     idempotent=True,
+    limit="throttle_rule_runs",
 )
 async def run_rule_now(request: web.Request, rule_id: int) -> web.Response:
     rule = (await _member_rule(request, rule_id, act=True)).rule
+    await limit_calls(request, "throttle_rule_runs", account_id=rule.account_id)
     run_key = f"manual:{rule.id}:" + idempotency_scope(request, default=f"request:{uuid.uuid4().hex}")
     result = await run_rule(action_context(request), rule, run_key=run_key, trigger="manual")
     if result.blocked is not None and result.run.applied == 0:

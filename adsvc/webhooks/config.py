@@ -12,9 +12,10 @@ from adsvc.settings import ConfigError
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-# Loopback only: tests, `adsvc dev` and a local n8n deliver to localhost. Production should set
-# WEBHOOK_ALLOWED_PRIVATE_NETWORKS to "" (or to the exact internal range of its n8n).
-DEFAULT_ALLOWED_PRIVATE = "127.0.0.0/8,::1/128"
+# No internal network by default: an operator opts one in (its n8n's exact range, say). `adsvc dev` and the tests
+# set LOOPBACK_NETWORKS for their own local receivers.
+DEFAULT_ALLOWED_PRIVATE = ""
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
 # The ceiling arq's max_tries is set to (jobs/webhooks.py); WEBHOOK_MAX_ATTEMPTS may not exceed it.
 MAX_ATTEMPTS_CEILING = 20
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from adsvc import __version__
 from adsvc.webhooks import queries
 from adsvc.webhooks.config import WebhookSettings
 from adsvc.webhooks.events import render, sign
-from adsvc.webhooks.targets import TargetRefused, check_target
+from adsvc.webhooks.targets import TargetRefused, address_allowed, is_address_refusal, parse_target
 
 DELIVER_JOB = "deliver_webhook"
 # what we keep of a receiver's answer for the deliveries list: enough to debug, not a place to store pages
@@ -117,12 +118,46 @@ def build_request(item: queries.Outgoing, secret: str, *, timestamp: int | None 
     return body, headers
 
 
+def network_error_text(exc: BaseException, *, timeout_seconds: float) -> tuple[str, str]:
+    """(outcome kind, what the subscriber reads) for a failure before any answer: in the receiver's terms, never
+    naming the address, port or host we tried (that would tell whoever asks which internal ports are open)."""
+    if is_address_refusal(exc):
+        return "permanent", "address not allowed: the receiver's address is internal or reserved"
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "retry", f"receiver timed out (no answer within {timeout_seconds:g} s)"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return "retry", "the receiver's host name could not be resolved"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "retry", "TLS with the receiver failed (certificate or handshake)"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "retry", "connection refused by the receiver"
+        return "retry", "could not connect to the receiver"
+    if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError):
+        return "retry", "the receiver closed the connection before answering"
+    return "retry", "the request to the receiver failed"
+
+
+def _public_peer(response: aiohttp.ClientResponse) -> bool:
+    """Whether the answer came from a publicly routable address (not one inside an allow-listed network)."""
+    transport = response.connection.transport if response.connection is not None else None
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    if not peer:
+        return False
+    try:
+        return address_allowed(ipaddress.ip_address(str(peer[0]).split("%")[0]), ())
+    except ValueError:
+        return False
+
+
 async def attempt(
     session: aiohttp.ClientSession, item: queries.Outgoing, secret: str, settings: WebhookSettings
 ) -> Outcome:
-    """POST one delivery, signed with a fresh timestamp; never raises for what the network or receiver does."""
+    """POST one delivery, signed with a fresh timestamp; never raises for what the network or receiver does.
+    `session` must be a `guarded_session`: its connector refuses addresses outside the allowed ones, on the
+    address actually connected to."""
     try:
-        await check_target(item.url, settings.allowed_private_networks)
+        parse_target(item.url)
     except TargetRefused as exc:
         return Outcome("permanent", None, f"target refused: {exc}")
     body, headers = build_request(item, secret)
@@ -135,13 +170,15 @@ async def attempt(
             timeout=aiohttp.ClientTimeout(total=settings.timeout_seconds),
         ) as response:
             # read (a bounded part of) the body before the response closes, so the connection is reusable
+            public = _public_peer(response)
             snippet = (await response.content.read(RESPONSE_SNIPPET_BYTES)).decode("utf-8", "replace")
             status = response.status
             retry_after = _retry_after(response.headers.get("Retry-After"))
-    except TimeoutError:
-        return Outcome("retry", None, f"timed out after {settings.timeout_seconds:g} s")
-    except aiohttp.ClientError as exc:
-        return Outcome("retry", None, f"{type(exc).__name__}: {exc}"[:500])
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        kind, reason = network_error_text(exc, timeout_seconds=settings.timeout_seconds)
+        return Outcome(kind, None, reason)
     kind = classify(status)
-    error = None if kind == "delivered" else f"HTTP {status}: {snippet}"[:500]
+    # a receiver inside an allow-listed network gets its status recorded, not its body: the body could be any
+    # internal service's page, read back by whoever owns the subscription
+    error = None if kind == "delivered" else (f"HTTP {status}: {snippet}" if public else f"HTTP {status}")[:500]
     return Outcome(kind, status, error, retry_after)

@@ -15,6 +15,7 @@ from adsvc.errors import ApiError, Conflict, NotFound, ServiceUnavailable, Valid
 from adsvc.integrations.n8n import N8nClient, N8nError
 from adsvc.integrations.n8n_workflows import alerts_workflow, metrics_workflow, validate_workflow
 from adsvc.keys import ARQ, HTTP, PG, TOKEN_BOX
+from adsvc.ratelimit import limit_calls
 from adsvc.requests import audit_origin, client_address, principal, request_id
 from adsvc.routing import Auth, Routes, json_response, keyset_page
 from adsvc.webhooks import queries
@@ -41,7 +42,7 @@ from adsvc.webhooks.schemas import (
     WebhookPatch,
     WorkflowValidationOut,
 )
-from adsvc.webhooks.targets import TargetRefused, check_target
+from adsvc.webhooks.targets import TargetGuard, TargetRefused
 
 routes = Routes(tag="webhooks")
 n8n_routes = Routes(tag="admin")
@@ -85,7 +86,7 @@ def _public(webhook: queries.Webhook) -> dict[str, Any]:
 
 async def _checked_url(url: str) -> str:
     try:
-        await check_target(url, WebhookSettings.from_env().allowed_private_networks)
+        await TargetGuard(WebhookSettings.from_env().allowed_private_networks).check_url(url)
     except TargetRefused as exc:
         raise ValidationFailed.field(
             ("body", "url"), str(exc), kind="url_refused", code="webhook_url_refused"
@@ -249,9 +250,11 @@ async def delete_webhook(request: web.Request, webhook_id: int) -> web.Response:
     status=202,
     errors=(404,),
     path_params=_ID,
+    limit="throttle_webhook_tests",
 )
 async def test_webhook(request: web.Request, webhook_id: int) -> web.Response:
     webhook = await _own_webhook(request, webhook_id)
+    await limit_calls(request, "throttle_webhook_tests", account_id=webhook.account_id)
     try:
         event_id, delivery_id = await emit_test(
             request.app[PG], request.app[ARQ], webhook=webhook, requested_by=principal(request).user_id

@@ -10,11 +10,11 @@ import pytest
 from accounts.helpers import settings, worker_env
 from aiohttp.test_utils import TestServer
 from automation.world import World, open_world
-from webhooks.helpers import receiver
+from webhooks.helpers import local_receivers, receiver
 
 from adsvc.sandbox import SandboxConfig, create_sandbox_app
 
-__all__ = ["graph_sandbox", "receiver", "settings", "worker_env"]
+__all__ = ["graph_sandbox", "local_receivers", "receiver", "settings", "worker_env"]
 
 AUTOMATION_SANDBOX = SandboxConfig(
     seed=90, accounts=1, campaigns_per_account=6, adsets_per_campaign=1, ads_per_adset=2, days=40

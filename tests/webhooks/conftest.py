@@ -1,5 +1,5 @@
 """Fixtures of the webhook tests (defined in webhooks.helpers)."""
 
-from webhooks.helpers import receiver, worker_env
+from webhooks.helpers import local_receivers, receiver, worker_env
 
-__all__ = ["receiver", "worker_env"]
+__all__ = ["local_receivers", "receiver", "worker_env"]

@@ -1,5 +1,5 @@
-"""Shared by the webhook tests: a local receiver that checks signatures, the arq worker in burst mode with the
-webhook jobs, and the environment it reads."""
+"""Shared by the webhook tests: a local receiver that checks signatures (and the allow-list setting that lets
+webhooks reach it), the arq worker in burst mode with the webhook jobs, and the environment it reads."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from arq.connections import RedisSettings
 from arq.worker import Worker
 from factories import TEST_SECRET, TEST_TOKEN_KEY, Stack
 
+from adsvc.webhooks.config import LOOPBACK_NETWORKS
 from adsvc.webhooks.events import verify
 from jobs.context import shutdown, startup
 from jobs.webhooks import WEBHOOK_FUNCTIONS
@@ -102,7 +103,13 @@ class Receiver:
 
 
 @pytest.fixture
-async def receiver(aiohttp_server: Callable[..., Any]) -> Receiver:
+def local_receivers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Webhooks may target loopback, where the tests' receivers listen (refused by default, as in production)."""
+    monkeypatch.setenv("WEBHOOK_ALLOWED_PRIVATE_NETWORKS", LOOPBACK_NETWORKS)
+
+
+@pytest.fixture
+async def receiver(aiohttp_server: Callable[..., Any], local_receivers: None) -> Receiver:
     hook = Receiver()
     app = web.Application()
     app.router.add_post("/hook", hook.handle)

@@ -82,7 +82,9 @@ async def test_metrics_workflow_with_an_existing_credential_and_activation(clien
     assert both.status == 422
 
 
-async def test_alerts_workflow_receives_our_signed_webhook_deliveries(client, db, stack, n8n, admin, worker_env):
+async def test_alerts_workflow_receives_our_signed_webhook_deliveries(
+    client, db, stack, n8n, admin, worker_env, local_receivers
+):
     response = await client.post(
         "/api/v1/admin/n8n/workflows/alerts",
         json={"path": "adsvc-alerts-test", "slack_webhook_url": "https://hooks.slack.com/services/T/B/X",
