@@ -54,6 +54,8 @@ end
 return 0
 """
 
+_DROP = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
 T = TypeVar("T")
 
 
@@ -122,11 +124,16 @@ class AdsvcWorker(Worker):
         await super().run_job(job_id, score)
 
     async def _renew_leases(self) -> None:
-        for job_id in list(self.tasks):
+        # only jobs whose function is still running: once it returns, arq's finish_job deletes the key (or, for a
+        # retry, leaves the job to its deferred score), and a renewal then would put back a key that blocks it
+        for job_id in [job_id for job_id, task in list(self.job_tasks.items()) if not task.done()]:
             outcome = await self.pool.eval(  # type: ignore[misc]  # redis-py types eval for both sync and async clients
                 _RENEW, 1, in_progress_key_prefix + job_id, self.worker_id, str(self.lease_seconds * 1000)
             )
-            if outcome == 2:
+            if outcome == 2 and job_id not in self.job_tasks:
+                # the job ended while we renewed, and arq's finish may have deleted the key first: not ours to keep
+                await self.pool.eval(_DROP, 1, in_progress_key_prefix + job_id, self.worker_id)  # type: ignore[misc]
+            elif outcome == 2:
                 log.warning("job %s: its lease ran out while Redis was away; taken back", job_id)
             elif outcome == 0:
                 log.warning(

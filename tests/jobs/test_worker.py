@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import time
 
-from arq.connections import RedisSettings
+from arq import Retry, func
+from arq.connections import RedisSettings, create_pool
 from factories import TEST_SECRET, TEST_TOKEN_KEY, bearer, create_user, login
 
 from adsvc.keys import REDIS
@@ -72,3 +73,33 @@ async def test_worker_whose_beats_stopped_shows_dead(client, db, settings):
 async def test_status_page_says_when_no_worker_reports(client):
     html = await (await client.get("/status")).text()
     assert "No worker has reported" in html
+
+
+async def test_a_retried_job_runs_again_on_time_without_a_lease_left_behind(stack):
+    """After a job asks to be retried, the worker's lease renewals must not put its in-progress key back (that would
+    hold the retry back for a whole lease)."""
+    started: list[float] = []
+
+    async def flaky(ctx):
+        started.append(time.monotonic())
+        if ctx["job_try"] == 1:
+            await asyncio.sleep(0.3)
+            raise Retry(defer=1)
+        return "done"
+
+    # a finished task stays in the worker's task list until the next poll (2 s here), while renewals run every 1 s
+    worker = AdsvcWorker(functions=[func(flaky, name="flaky")], redis_settings=RedisSettings.from_dsn(stack.redis_url),
+                         poll_delay=2, handle_signals=False, lease_seconds=6)  # fmt: skip
+    queue = await create_pool(RedisSettings.from_dsn(stack.redis_url))
+    job = await queue.enqueue_job("flaky", _job_id="flaky-retry")
+    assert job is not None
+    running = asyncio.create_task(worker.main())
+    try:
+        assert await job.result(timeout=20) == "done"
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await worker.close()
+        await queue.aclose()
+    assert len(started) == 2
+    assert started[1] - started[0] < 4, started  # the next poll after the 1 s defer, not after a 6 s lease
