@@ -36,6 +36,9 @@ def _setup_logging(level: str) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("pgserver").setLevel(logging.WARNING)
+    if level != "DEBUG":
+        # yoyo logs every step of every migration at INFO (a first start printed 100+ lines); the CLI says how many
+        logging.getLogger("yoyo").setLevel(logging.WARNING)
 
 
 def _fail(message: str) -> NoReturn:
