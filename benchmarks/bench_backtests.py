@@ -41,25 +41,20 @@ from typing import Any
 
 import aiohttp
 from bench_rules import SYNC_OPTIONS, history, rule_specs
-from bench_sync import graph_env, sync_all
+from bench_sync import sandbox_stack, sync_all
 from benchlib import (
     BenchError,
     Children,
     Placement,
-    backing_stores,
     create_user,
-    get_json,
     log_in,
     log_summary,
     main,
     median,
     progress,
     run_async,
-    service_env,
-    start_sandbox,
     verdict,
     wait_until_serving,
-    work_folder,
 )
 from loadgen import probe_until, summary
 
@@ -68,9 +63,7 @@ from adsvc.automation import queries as rule_queries
 from adsvc.automation.runner import rule_spec, scope_objects
 from adsvc.contexts import create_pg_pool
 from adsvc.embedded import free_port
-from adsvc.migrations import apply_migrations
-from adsvc.sandbox import SandboxConfig
-from adsvc.settings import REPO_ROOT, Settings
+from adsvc.settings import Settings
 
 LAG_BAR_MS = 10.0
 PROBE_INTERVAL_S = 0.005
@@ -193,20 +186,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.runs < 1 or args.backtests < 1 or args.seconds <= 0:
         raise BenchError("--runs and --backtests must be at least 1, --seconds above 0")
     placement = Placement.choose(not args.no_pin)
-    config = SandboxConfig()
     with contextlib.ExitStack() as stack:
-        work_dir = stack.enter_context(work_folder())
-        stores = stack.enter_context(backing_stores(work_dir / "data"))
-        progress(f"{'embedded' if stores.embedded else 'external'} PostgreSQL and Redis up; applying migrations")
-        apply_migrations(stores.database_url, REPO_ROOT / "migrations")
-        children = Children(work_dir)
-        stack.callback(children.stop_all)
-        sandbox_port = free_port()
-        start_sandbox(children, cpus=frozenset(), port=sandbox_port)
-        listing = get_json(sandbox_port, "/_sandbox/accounts")
-        if listing["today"] != config.reference_date.isoformat():
-            raise BenchError("the sandbox's date is not this process's (midnight UTC passed?); run it again")
-        env = graph_env(service_env(stores, work_dir), f"http://127.0.0.1:{sandbox_port}", SYNC_OPTIONS)
+        served = sandbox_stack(stack, SYNC_OPTIONS)
+        listing, env, stores, children = served.listing, served.env, served.stores, served.children
         synced = run_async(sync_all(env, listing["data"], SYNC_OPTIONS))
         progress(f"synced in {synced['wall_seconds']:.1f} s (not timed)")
         email, password = f"bench-{secrets.token_hex(4)}@example.com", secrets.token_urlsafe(18)

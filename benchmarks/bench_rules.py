@@ -48,20 +48,14 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from bench_sync import graph_env, sync_all
+from bench_sync import sandbox_stack, sync_all
 from benchlib import (
     BenchError,
-    Children,
-    backing_stores,
-    get_json,
     main,
     medians,
     progress,
     rate,
     run_async,
-    service_env,
-    start_sandbox,
-    work_folder,
 )
 
 from adsvc.accounts.queries import account_by_id
@@ -74,10 +68,7 @@ from adsvc.automation.runner import MAX_BACKTEST_DAYS, backtest, evaluate, rule_
 from adsvc.automation.schemas import RuleSpec
 from adsvc.collection.plan import account_today
 from adsvc.contexts import create_pg_pool
-from adsvc.embedded import free_port
-from adsvc.migrations import apply_migrations
-from adsvc.sandbox import SandboxConfig
-from adsvc.settings import REPO_ROOT, Settings
+from adsvc.settings import Settings
 from adsvc.suggestions import queries as suggestion_queries
 from adsvc.suggestions.engine import KINDS, Thresholds, suggest, suggestion_period
 from jobs.suggestions import generate_suggestions
@@ -445,20 +436,9 @@ async def measure(env: dict[str, str], listing: list[dict[str, Any]], args: argp
 def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.runs < 1 or args.stride < 1:
         raise BenchError("--runs and --stride must be at least 1")
-    config = SandboxConfig()
     with contextlib.ExitStack() as stack:
-        work_dir = stack.enter_context(work_folder())
-        stores = stack.enter_context(backing_stores(work_dir / "data"))
-        progress(f"{'embedded' if stores.embedded else 'external'} PostgreSQL and Redis up; applying migrations")
-        apply_migrations(stores.database_url, REPO_ROOT / "migrations")
-        children = Children(work_dir)
-        stack.callback(children.stop_all)
-        port = free_port()
-        start_sandbox(children, cpus=frozenset(), port=port)
-        listing = get_json(port, "/_sandbox/accounts")
-        if listing["today"] != config.reference_date.isoformat():
-            raise BenchError("the sandbox's date is not this process's (midnight UTC passed?); run it again")
-        env = graph_env(service_env(stores, work_dir), f"http://127.0.0.1:{port}", SYNC_OPTIONS)
+        served = sandbox_stack(stack, SYNC_OPTIONS)
+        listing, env, stores = served.listing, served.env, served.stores
         synced = run_async(sync_all(env, listing["data"], SYNC_OPTIONS))
         progress(f"synced in {synced['wall_seconds']:.1f} s (not timed below)")
         measured = run_async(measure(env, listing["data"], args))

@@ -39,6 +39,7 @@ import os
 import resource
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -296,23 +297,45 @@ def grouped(counts: dict[str, int]) -> dict[str, int]:
     return {group: sum(counts.get(kind, 0) for kind in kinds) for group, kinds in CALL_GROUPS}
 
 
+@dataclass
+class SandboxStack:
+    """What the sync-based benchmarks stand on: stores with migrations applied, the default sandbox served by a child
+    process, and the environment a service process needs to reach all three."""
+
+    stores: Any
+    children: Children
+    sandbox: Any
+    port: int
+    listing: dict[str, Any]
+    env: dict[str, str]
+
+
+def sandbox_stack(stack: contextlib.ExitStack, sync_options: argparse.Namespace) -> SandboxStack:
+    """Start the stores and the sandbox under `stack` (stopped when it closes); refuse a sandbox whose date is not
+    this process's (midnight UTC passed between the two)."""
+    config = SandboxConfig()
+    work_dir = stack.enter_context(work_folder())
+    stores = stack.enter_context(backing_stores(work_dir / "data"))
+    progress(f"{'embedded' if stores.embedded else 'external'} PostgreSQL and Redis up; applying migrations")
+    apply_migrations(stores.database_url, REPO_ROOT / "migrations")
+    children = Children(work_dir)
+    stack.callback(children.stop_all)
+    port = free_port()
+    sandbox = start_sandbox(children, cpus=frozenset(), port=port)
+    listing = get_json(port, "/_sandbox/accounts")
+    if listing["today"] != config.reference_date.isoformat():
+        raise BenchError("the sandbox's date is not this process's (midnight UTC passed?); run it again")
+    env = graph_env(service_env(stores, work_dir), f"http://127.0.0.1:{port}", sync_options)
+    return SandboxStack(stores, children, sandbox, port, listing, env)
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     config = SandboxConfig()
     with contextlib.ExitStack() as stack:
-        work_dir = stack.enter_context(work_folder())
-        stores = stack.enter_context(backing_stores(work_dir / "data"))
-        progress(f"{'embedded' if stores.embedded else 'external'} PostgreSQL and Redis up; applying migrations")
-        apply_migrations(stores.database_url, REPO_ROOT / "migrations")
-        children = Children(work_dir)
-        stack.callback(children.stop_all)
-        port = free_port()
-        sandbox = start_sandbox(children, cpus=frozenset(), port=port)
-        listing = get_json(port, "/_sandbox/accounts")
-        if listing["today"] != config.reference_date.isoformat():
-            raise BenchError("the sandbox's date is not this process's (midnight UTC passed?); run it again")
+        served = sandbox_stack(stack, args)
+        port, sandbox, listing, env, stores = served.port, served.sandbox, served.listing, served.env, served.stores
         accounts = listing["data"]
         progress(f"sandbox on :{port}: {len(accounts)} accounts, insights {listing['first_day']} to yesterday")
-        env = graph_env(service_env(stores, work_dir), f"http://127.0.0.1:{port}", args)
         sandbox_cpu, own_cpu = process_cpu_seconds(sandbox.pid), own_cpu_seconds()
         synced = run_async(sync_all(env, accounts, args))
         synced["cpu_seconds"] = {
