@@ -94,10 +94,8 @@ def _child_env(settings: Settings) -> dict[str, str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from aiohttp import web
-
     from adsvc.app import create_app
-    from adsvc.weblog import AccessLogger
+    from adsvc.server import run_server
 
     with resolved_settings(need_redis=True) as settings:
         try:
@@ -112,9 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> None:
         host = args.host or settings.host
         port = args.port if args.port is not None else settings.port
         print(f"adsvc: serving on http://{host}:{port} (status page: http://{host}:{port}/status)", flush=True)
-        web.run_app(
-            app, host=host, port=port, access_log_class=AccessLogger, print=None, loop=loop, handler_cancellation=False
-        )
+        run_server(app, host=host, port=port, loop=loop)
 
 
 # ---- worker ------------------------------------------------------------------------------------------------------
