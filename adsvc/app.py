@@ -75,5 +75,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     )
     app.router.add_static("/static", settings.templates_dir / "static", name="static")
     app[ENDPOINTS] = mount(app, ROUTE_TABLES)
-    app[OPENAPI_DOCUMENT] = orjson.dumps(build_openapi(app[ENDPOINTS].values()))
+    app[OPENAPI_DOCUMENT] = orjson.dumps(
+        build_openapi(app[ENDPOINTS].values(), password_min_length=settings.password_min_length)
+    )
     return app

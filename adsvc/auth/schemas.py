@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from adsvc.auth.policy import POLICY_MARKER
+
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=1024)
@@ -31,7 +33,7 @@ class MeOut(BaseModel):
 
 class ChangePasswordIn(_Input):
     old_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024, json_schema_extra={POLICY_MARKER: True})
 
 
 class OkOut(BaseModel):
@@ -40,7 +42,7 @@ class OkOut(BaseModel):
 
 class CreateUserIn(_Input):
     email: EmailStr = Field(max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
+    password: str = Field(min_length=1, max_length=1024, json_schema_extra={POLICY_MARKER: True})
     is_admin: bool = False
 
 

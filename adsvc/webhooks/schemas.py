@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from adsvc.webhooks.events import Event, Format
 
@@ -19,9 +20,17 @@ def _unique_events(events: list[Event] | None) -> list[Event] | None:
     return list(dict.fromkeys(events))  # order kept, duplicates dropped
 
 
+# http(s), a host, no credentials, no fragment; the host must also resolve to an address we may call
+URL_PATTERN = r"^https?://[^/?#@\s]+([/?][^#\s]*)?$"
+URL_TEXT = (
+    "http(s) URL we POST signed events to: no credentials, no fragment, and a host that resolves to a public address "
+    "(loopback, private, link-local and metadata addresses are refused unless allow-listed)"
+)
+
+
 class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=8, max_length=2048, description="http(s) URL we POST signed events to")
+    url: str = Field(min_length=8, max_length=2048, pattern=URL_PATTERN, description=URL_TEXT)
     events: list[Event] = Field(min_length=1, max_length=16)
     format: Format = Field(default="json", description="json: our envelope; slack: an incoming-webhook message")
     account_id: str | None = Field(
@@ -34,15 +43,18 @@ class WebhookIn(BaseModel):
 
 
 class WebhookPatch(BaseModel):
-    """Only the fields given change; `account_id: null` widens the subscription to all your accounts."""
+    """Only the fields given change; `account_id: null` widens the subscription to all your accounts (url, events,
+    format and active cannot be null)."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str | None = Field(default=None, min_length=8, max_length=2048)
-    events: list[Event] | None = Field(default=None, min_length=1, max_length=16)
-    format: Format | None = None
+    url: str | SkipJsonSchema[None] = Field(
+        default=None, min_length=8, max_length=2048, pattern=URL_PATTERN, description=URL_TEXT
+    )
+    events: list[Event] | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=16)
+    format: Format | SkipJsonSchema[None] = None
     account_id: str | None = Field(default=None, pattern=ACCOUNT_PATTERN)
     description: str | None = Field(default=None, max_length=500)
-    active: bool | None = None
+    active: bool | SkipJsonSchema[None] = None
 
     _dedupe = field_validator("events")(_unique_events)
 
@@ -122,15 +134,23 @@ class N8nWorkflowListOut(BaseModel):
     data: list[N8nWorkflowOut]
 
 
+# a name n8n shows: at least one character that is not whitespace
+WORKFLOW_NAME_PATTERN = r"\S"
+
+
 class MetricsWorkflowIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(default="adsvc metrics export", min_length=1, max_length=128)
+    """Exactly one of credential_id (an existing credential) and api_key (a new one)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"oneOf": [{"required": ["credential_id"]}, {"required": ["api_key"]}]}
+    )
+    name: str = Field(default="adsvc metrics export", min_length=1, max_length=128, pattern=WORKFLOW_NAME_PATTERN)
     every_hours: int = Field(default=24, ge=1, le=24, description="24: daily at 06:00; otherwise every N hours")
     days: int = Field(default=7, ge=1, le=90, description="complete days exported on each run")
-    credential_id: str | None = Field(
+    credential_id: str | SkipJsonSchema[None] = Field(
         default=None, max_length=64, description="an existing n8n Header Auth credential holding X-API-Key"
     )
-    api_key: str | None = Field(
+    api_key: str | SkipJsonSchema[None] = Field(
         default=None,
         min_length=16,
         max_length=256,
@@ -141,7 +161,7 @@ class MetricsWorkflowIn(BaseModel):
 
 class AlertsWorkflowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(default="adsvc alerts", min_length=1, max_length=128)
+    name: str = Field(default="adsvc alerts", min_length=1, max_length=128, pattern=WORKFLOW_NAME_PATTERN)
     path: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$", description="webhook path")
     slack_webhook_url: str | None = Field(default=None, pattern=r"^https://", max_length=2048)
     activate: bool = False
