@@ -84,6 +84,9 @@ def _allows_null(schema: JsonSchemaValue) -> bool:
     return kind == "null" or (isinstance(kind, list) and "null" in kind) or {"type": "null"} in schema.get("anyOf", [])
 
 
+NO_NUL_PATTERN = "^[^\\x00]*$"
+
+
 class DocumentedSchema(GenerateJsonSchema):
     """pydantic's JSON Schema, saying all that validation enforces on decimals: a number within the bounds (on the
     field's decimal grid), or a decimal string as a pattern."""
@@ -95,6 +98,12 @@ class DocumentedSchema(GenerateJsonSchema):
         # a field documented as not nullable (SkipJsonSchema[None]) can be left out, but its default is not a value
         if "default" in json_schema and json_schema["default"] is None and not _allows_null(json_schema):
             del json_schema["default"]
+        return json_schema
+
+    def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
+        json_schema = super().str_schema(schema)
+        # no input may hold NUL (routing refuses it: PostgreSQL text cannot); a pattern given says the rest
+        json_schema.setdefault("pattern", NO_NUL_PATTERN)
         return json_schema
 
     def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:
@@ -186,7 +195,7 @@ def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
             {
                 "name": model.__name__,
                 "in": "query",
-                "required": bool(schema.get("required")),
+                "required": bool(schema.get("required")) or "anyOf" in schema or "oneOf" in schema,
                 "style": "form",
                 "explode": True,
                 "schema": schema,

@@ -83,9 +83,19 @@ def _float_noise_rounder(places: int) -> Callable[[Any], Any]:
             nearest = exact.quantize(grid)
             if abs(nearest - exact) <= abs(exact) * Decimal("1e-15"):
                 return nearest
+        if isinstance(value, int) and not isinstance(value, bool):
+            return Decimal(value)
+        if isinstance(value, str):
+            # read here, since strict validation after a validator takes only a Decimal; plain decimal text only
+            if not _DECIMAL_TEXT.match(value):
+                raise ValueError("expected a decimal number such as 12.5 (no exponent, sign or spaces)")
+            return Decimal(value)
         return value
 
     return rounded
+
+
+_DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
 def decimal_places(places: int) -> BeforeValidator:
@@ -134,7 +144,9 @@ def _validate_json_strictly(model: type[BaseModel], raw: bytes) -> BaseModel:
     try:
         return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
-        if not all(_integral_float(err) for err in exc.errors()):
+        # an optional field's union adds "should be null" beside the real error: that one is not the reason
+        reasons = [err for err in exc.errors() if err["type"] != "none_required"]
+        if not reasons or not all(_integral_float(err) for err in reasons):
             raise
     return model.model_validate_json(raw)
 

@@ -30,7 +30,7 @@ def policy_json_schema(min_length: int) -> dict[str, object]:
         "type": "string",
         "minLength": min_length,
         "maxLength": MAX_LENGTH,
-        "allOf": [{"pattern": r"^\S([\s\S]*\S)?$"}, {"pattern": _FOUR_DIFFERENT}],
+        "allOf": [{"pattern": r"^\S([\s\S]*\S)?$"}, {"pattern": _FOUR_DIFFERENT}, {"pattern": "^[^\\x00]*$"}],
         "not": {"pattern": "^(" + "|".join(_any_case(word) for word in sorted(_COMMON)) + ")$"},
         "description": f"{min_length} to {MAX_LENGTH} characters, at least 4 different ones, no whitespace at either "
         "end, not one of the commonest passwords, and not containing the part of the email before the @ (when that "

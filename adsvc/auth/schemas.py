@@ -40,8 +40,12 @@ class OkOut(BaseModel):
     ok: Literal[True] = True
 
 
+# email-validator refuses addresses under special-use names (RFC 6761), which cannot receive mail
+_SPECIAL_USE = r"(^|\.)(arpa|invalid|local|localhost|onion|test)\.?$"
+
+
 class CreateUserIn(_Input):
-    email: EmailStr = Field(max_length=320)
+    email: EmailStr = Field(max_length=320, json_schema_extra={"not": {"pattern": _SPECIAL_USE}})
     password: str = Field(min_length=1, max_length=1024, json_schema_extra={POLICY_MARKER: True})
     is_admin: bool = False
 

@@ -123,6 +123,13 @@ class RuleCondition(BaseModel):
     value: float = _Number
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+_Items = Annotated[list["RuleCondition | RuleConditionGroup"], Field(min_length=1, max_length=MAX_CONDITIONS)]
+
+
 class RuleConditionGroup(BaseModel):
     """Exactly one of `all` (every item holds) or `any` (at least one does); items are conditions or groups, nested
     at most 4 groups deep, with at most 20 conditions in the whole rule."""
@@ -130,12 +137,9 @@ class RuleConditionGroup(BaseModel):
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"oneOf": [{"required": ["all"]}, {"required": ["any"]}]}
     )
-    all: list[RuleCondition | RuleConditionGroup] | SkipJsonSchema[None] = Field(
-        default=None, min_length=1, max_length=MAX_CONDITIONS
-    )
-    any: list[RuleCondition | RuleConditionGroup] | SkipJsonSchema[None] = Field(
-        default=None, min_length=1, max_length=MAX_CONDITIONS
-    )
+    # the combinator not used is left out of responses too, not sent as null
+    all: _Items | SkipJsonSchema[None] = Field(default=None, exclude_if=_is_none)
+    any: _Items | SkipJsonSchema[None] = Field(default=None, exclude_if=_is_none)
 
     @model_validator(mode="after")
     def _one_combinator(self) -> RuleConditionGroup:
@@ -196,10 +200,11 @@ class BudgetRuleAction(BaseModel):
         extra="forbid", json_schema_extra={"oneOf": [{"required": ["percent"]}, {"required": ["amount"]}]}
     )
     type: Literal["change_budget"]
-    percent: float | SkipJsonSchema[None] = Field(
-        default=None, ge=-90, le=500, allow_inf_nan=False, json_schema_extra={"not": {"const": 0}}
-    )
-    amount: int | SkipJsonSchema[None] = Field(default=None, ge=100, le=10**13)
+    percent: (
+        Annotated[float, Field(ge=-90, le=500, allow_inf_nan=False, json_schema_extra={"not": {"const": 0}})]
+        | (SkipJsonSchema[None])
+    ) = Field(default=None, exclude_if=_is_none)
+    amount: Annotated[int, Field(ge=100, le=10**13)] | SkipJsonSchema[None] = Field(default=None, exclude_if=_is_none)
     min_budget: int | None = Field(default=None, ge=100, le=10**13)
     max_budget: int | None = Field(default=None, ge=100, le=10**13)
 
@@ -305,13 +310,13 @@ class RulePatch(BaseModel):
     rules between scope and action hold for the merged rule."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=200)
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     enabled: bool | SkipJsonSchema[None] = None
     scope: RuleScope | SkipJsonSchema[None] = None
     conditions: RuleConditionGroup | SkipJsonSchema[None] = None
-    min_spend: float | SkipJsonSchema[None] = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    min_spend: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] | SkipJsonSchema[None] = None
     action: RuleAction | SkipJsonSchema[None] = None
-    cooldown_minutes: int | SkipJsonSchema[None] = Field(default=None, ge=0, le=30 * 24 * 60)
+    cooldown_minutes: Annotated[int, Field(ge=0, le=30 * 24 * 60)] | SkipJsonSchema[None] = None
     schedule: RuleSchedule | SkipJsonSchema[None] = None
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -21,7 +21,10 @@ def _unique_events(events: list[Event] | None) -> list[Event] | None:
 
 
 # http(s), a host, no credentials, no fragment; the host must also resolve to an address we may call
-URL_PATTERN = r"^https?://[^/?#@\s]+([/?][^#\s]*)?$"
+_PORT = "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+URL_PATTERN = rf"^https?://([^/?#@\s:\[\]\x00]+|\[[0-9A-Fa-f:.]+\])(:{_PORT})?([/?][^#\s\x00]*)?$"
+# documented here, checked by targets.parse_target (whose messages say what is wrong)
+_URL_SHAPE: dict[str, Any] = {"pattern": URL_PATTERN}
 URL_TEXT = (
     "http(s) URL we POST signed events to: no credentials, no fragment, and a host that resolves to a public address "
     "(loopback, private, link-local and metadata addresses are refused unless allow-listed)"
@@ -30,7 +33,7 @@ URL_TEXT = (
 
 class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=8, max_length=2048, pattern=URL_PATTERN, description=URL_TEXT)
+    url: str = Field(min_length=8, max_length=2048, description=URL_TEXT, json_schema_extra=_URL_SHAPE)
     events: list[Event] = Field(min_length=1, max_length=16)
     format: Format = Field(default="json", description="json: our envelope; slack: an incoming-webhook message")
     account_id: str | None = Field(
@@ -47,10 +50,10 @@ class WebhookPatch(BaseModel):
     format and active cannot be null)."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str | SkipJsonSchema[None] = Field(
-        default=None, min_length=8, max_length=2048, pattern=URL_PATTERN, description=URL_TEXT
+    url: Annotated[str, Field(min_length=8, max_length=2048)] | SkipJsonSchema[None] = Field(
+        default=None, description=URL_TEXT, json_schema_extra=_URL_SHAPE
     )
-    events: list[Event] | SkipJsonSchema[None] = Field(default=None, min_length=1, max_length=16)
+    events: Annotated[list[Event], Field(min_length=1, max_length=16)] | SkipJsonSchema[None] = None
     format: Format | SkipJsonSchema[None] = None
     account_id: str | None = Field(default=None, pattern=ACCOUNT_PATTERN)
     description: str | None = Field(default=None, max_length=500)
@@ -135,7 +138,7 @@ class N8nWorkflowListOut(BaseModel):
 
 
 # a name n8n shows: at least one character that is not whitespace
-WORKFLOW_NAME_PATTERN = r"\S"
+WORKFLOW_NAME_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 
 
 class MetricsWorkflowIn(BaseModel):
@@ -147,13 +150,11 @@ class MetricsWorkflowIn(BaseModel):
     name: str = Field(default="adsvc metrics export", min_length=1, max_length=128, pattern=WORKFLOW_NAME_PATTERN)
     every_hours: int = Field(default=24, ge=1, le=24, description="24: daily at 06:00; otherwise every N hours")
     days: int = Field(default=7, ge=1, le=90, description="complete days exported on each run")
-    credential_id: str | SkipJsonSchema[None] = Field(
-        default=None, max_length=64, description="an existing n8n Header Auth credential holding X-API-Key"
+    credential_id: Annotated[str, Field(max_length=64)] | SkipJsonSchema[None] = Field(
+        default=None, description="an existing n8n Header Auth credential holding X-API-Key"
     )
-    api_key: str | SkipJsonSchema[None] = Field(
+    api_key: Annotated[str, Field(min_length=16, max_length=256)] | SkipJsonSchema[None] = Field(
         default=None,
-        min_length=16,
-        max_length=256,
         description="an adsvc API key: stored by n8n as a new Header Auth credential, never by adsvc",
     )
     activate: bool = False
