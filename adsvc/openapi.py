@@ -36,7 +36,8 @@ _ERROR_SCHEMA: dict[str, Any] = {
 _STATUS_TEXT = {
     200: "OK",
     201: "Created",
-    400: "Malformed request (invalid JSON, not an object)",
+    400: "Malformed request (invalid JSON, not an object, or HTTP the server cannot parse: a request line or header "
+    "over its limits, bad bytes)",
     401: "Missing, invalid, expired or revoked access token, or bad credentials",
     403: "Authenticated but not allowed",
     404: "Not found",
@@ -234,7 +235,8 @@ def _operation(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
     else:
         content = {endpoint.content_type: {"schema": {"type": "object"}}}
     responses[str(endpoint.status)] = {"description": _STATUS_TEXT.get(endpoint.status, "OK"), "content": content}
-    error_codes = set(endpoint.errors)
+    # the HTTP server itself answers 400 to any request it cannot parse, before routing
+    error_codes = set(endpoint.errors) | {400}
     if endpoint.body is not None:
         error_codes |= {400, 413, 415, 422}
     if endpoint.query is not None:

@@ -80,7 +80,10 @@ def _float_noise_rounder(places: int) -> Callable[[Any], Any]:
     def rounded(value: Any) -> Any:
         if isinstance(value, float) and math.isfinite(value):
             exact = Decimal(repr(value))
-            nearest = exact.quantize(grid)
+            try:
+                nearest = exact.quantize(grid)
+            except ArithmeticError:  # too large for the grid: the field's bounds refuse it
+                return value
             if abs(nearest - exact) <= abs(exact) * Decimal("1e-15"):
                 return nearest
         if isinstance(value, int) and not isinstance(value, bool):

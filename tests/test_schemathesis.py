@@ -22,9 +22,11 @@ from factories import create_user
 pytestmark = pytest.mark.slow
 
 ST = str(Path(sys.executable).parent / "st")
-# 25 examples per operation and phase keeps the three runs near a minute on a 2-core machine
-COMMON = ["--checks", "all", "--max-examples", "25", "--seed", "20261204", "--no-color", "--output-truncate", "false",
-          "--report", "ndjson"]  # fmt: skip
+# 20 examples per operation and phase keeps the three runs near a minute on a 2-core machine
+# The rule body's rules between fields (oneOf all/any and percent/amount, scope level against action type) are met
+# by filtering generated bodies, which hypothesis's filter_too_much health check flags: it is suppressed for that.
+COMMON = ["--checks", "all", "--max-examples", "20", "--seed", "20261204", "--no-color", "--output-truncate", "false",
+          "--report", "ndjson", "--suppress-health-check", "filter_too_much"]  # fmt: skip
 # Left out of the main runs, and why:
 EXCLUDED = [
     # these two end the token they are called with: they run last, in a run of their own
@@ -33,6 +35,7 @@ EXCLUDED = [
     # n8n double
     "--exclude-path-regex", "^/api/v1/admin/n8n/",
 ]  # fmt: skip
+TOKEN_ENDING = ["--include-operation-id", "auth-logout", "--include-operation-id", "auth-change-password"]
 
 
 @dataclass(frozen=True)
@@ -52,15 +55,17 @@ REFUSED_ON_PURPOSE = (
         ("POST /api/v1/ad-accounts",),
     ),
     Refusal(
-        "a period is ordered and bounded (until not before since, at most 1147 days, not before year 1); JSON "
-        "Schema cannot compare two dates, so the operation descriptions say it",
-        r"until is before since|a period spans at most|PeriodOverflow|out of range|before the first day",
+        "one value of the request is compared with another: until not before since (and a period of at most 1147 "
+        "days), min_budget not above max_budget; JSON Schema cannot compare two values, so the descriptions say it",
+        r"until is before since|a period spans at most|spans at most|min_budget is above max_budget",
         (
             "GET /api/v1/analytics/dashboard",
             "GET /api/v1/analytics/performance",
             "GET /api/v1/campaigns/{campaign_id}/insights",
             "GET /api/v1/metrics/ad-performance",
             "POST /api/v1/automation/rules/{rule_id}/backtest",
+            "POST /api/v1/automation/rules",
+            "PATCH /api/v1/automation/rules/{rule_id}",
         ),
     ),
     Refusal(
@@ -70,7 +75,7 @@ REFUSED_ON_PURPOSE = (
         ("GET /api/v1/campaigns",),
     ),
     Refusal(
-        "a webhook URL's host must resolve to an address we may call (DNS, at request time)",
+        "a webhook URL's host must be a real address and resolve to one we may call (DNS, at request time)",
         r"resolves to|cannot be resolved|webhook_url_refused",
         ("POST /api/v1/webhooks", "PATCH /api/v1/webhooks/{webhook_id}"),
     ),
@@ -161,22 +166,17 @@ def test_the_list_of_refusals_is_short():
 async def test_schemathesis_as_admin_and_as_user_finds_only_the_listed_refusals(
     db, settings, stack, other_process, tmp_path
 ):
-    admin = await create_user(db, settings, is_admin=True, password="schemathesis admin pass")
-    user = await create_user(db, settings, password="schemathesis user pass")
     seen: set[str] = set()
-    for name, caller, password in (
-        ("admin", admin, "schemathesis admin pass"),
-        ("user", user, "schemathesis user pass"),
+    # each run has a caller of its own, created just before it: the admin run may disable any user it can list
+    for name, is_admin, scope in (
+        ("admin", True, EXCLUDED),
+        ("user", False, EXCLUDED),
+        ("token-ending", True, TOKEN_ENDING),
     ):
+        password = f"schemathesis {name} pass"
+        caller = await create_user(db, settings, is_admin=is_admin, password=password)
         redis_sync.Redis.from_url(stack.redis_url).flushdb()  # fuzzed logins trip the address throttle
         token = await _token(other_process, caller.email, password)
-        output, failures, errors = await _run(other_process, token, tmp_path / name, *EXCLUDED)
+        output, failures, errors = await _run(other_process, token, tmp_path / name, *scope)
         seen |= _judge(output, failures, errors)
-
-    redis_sync.Redis.from_url(stack.redis_url).flushdb()
-    token = await _token(other_process, admin.email, "schemathesis admin pass")
-    output, failures, errors = await _run(other_process, token, tmp_path / "token-ending",
-                                          "--include-operation-id", "auth-logout",
-                                          "--include-operation-id", "auth-change-password")  # fmt: skip
-    seen |= _judge(output, failures, errors)
     print("documented-valid inputs refused on purpose:", *sorted(seen) or ["none"], sep="\n- ")

@@ -20,6 +20,21 @@ POLICY_MARKER = "x-adsvc-password-policy"
 _FOUR_DIFFERENT = r"([\s\S])[\s\S]*?(?!\1)([\s\S])[\s\S]*?(?!\1|\2)([\s\S])[\s\S]*?(?!\1|\2|\3)[\s\S]"
 
 
+def _whitespace_class() -> str:
+    """str.strip()'s whitespace as a regex class body (it differs from JSON Schema's \\s on a few characters)."""
+    spaces = [code for code in range(0x3001) if chr(code).isspace()]
+    ranges: list[tuple[int, int]] = []
+    for code in spaces:
+        if ranges and ranges[-1][1] == code - 1:
+            ranges[-1] = (ranges[-1][0], code)
+        else:
+            ranges.append((code, code))
+    return "".join(f"\\u{a:04x}" if a == b else f"\\u{a:04x}-\\u{b:04x}" for a, b in ranges)
+
+
+_SPACE = _whitespace_class()
+
+
 def _any_case(word: str) -> str:
     return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
 
@@ -30,7 +45,11 @@ def policy_json_schema(min_length: int) -> dict[str, object]:
         "type": "string",
         "minLength": min_length,
         "maxLength": MAX_LENGTH,
-        "allOf": [{"pattern": r"^\S([\s\S]*\S)?$"}, {"pattern": _FOUR_DIFFERENT}, {"pattern": "^[^\\x00]*$"}],
+        "allOf": [
+            {"pattern": f"^[^{_SPACE}]([\\s\\S]*[^{_SPACE}])?$"},
+            {"pattern": _FOUR_DIFFERENT},
+            {"pattern": "^[^\\x00]*$"},
+        ],
         "not": {"pattern": "^(" + "|".join(_any_case(word) for word in sorted(_COMMON)) + ")$"},
         "description": f"{min_length} to {MAX_LENGTH} characters, at least 4 different ones, no whitespace at either "
         "end, not one of the commonest passwords, and not containing the part of the email before the @ (when that "

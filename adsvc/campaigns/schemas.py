@@ -26,7 +26,7 @@ def comma_separated(values: tuple[str, ...]) -> str:
     and with spaces around the commas allowed."""
     any_case = ("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in value) for value in values)
     one = "(" + "|".join(any_case) + ")"
-    return f"^\\s*{one}(\\s*,\\s*{one})*\\s*$"
+    return f"^ *{one}( *, *{one})* *$"
 
 
 # the cursor is base64url text without padding (its content is the server's business)
