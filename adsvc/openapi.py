@@ -224,6 +224,18 @@ def _path_parameters(endpoint: Endpoint) -> list[dict[str, Any]]:
     ]
 
 
+def _request_rules(endpoint: Endpoint) -> str:
+    """The rules the request models state in words (those JSON Schema cannot: one value against another), as the
+    operation's description."""
+    texts = []
+    for model in (endpoint.query, endpoint.body):
+        if model is not None:
+            text = model.model_json_schema().get("description")
+            if text:
+                texts.append(" ".join(text.split()))
+    return "\n\n".join(texts)
+
+
 def _operation(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     if endpoint.response is not None:
@@ -268,6 +280,9 @@ def _operation(endpoint: Endpoint, refs: Refs) -> dict[str, Any]:
         "tags": [endpoint.tag],
         "responses": responses,
     }
+    rules = _request_rules(endpoint)
+    if rules:
+        operation["description"] = rules
     parameters = _path_parameters(endpoint) + (_query_parameters(endpoint.query) if endpoint.query else [])
     if endpoint.idempotent:
         parameters.append(_IDEMPOTENCY_KEY)

@@ -300,6 +300,9 @@ class RuleSpec(BaseModel):
 
 
 class RuleIn(RuleSpec):
+    """An account-level rule can only notify; an ad-level rule cannot change budgets; a change_budget action's
+    min_budget is not above its max_budget; at most 20 conditions in all, nested at most 4 groups deep."""
+
     account_id: str = Field(pattern=ACCOUNT_ID_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     enabled: bool = True
@@ -426,7 +429,7 @@ class RuleRunListQuery(BaseModel):
 
 
 class BacktestIn(BaseModel):
-    """until is not before since nor after the account's today; at most 400 days, and at most 200,000 object-days
+    """until is not before since nor after the account's today; at most 731 days, and at most 1,000,000 object-days
     (objects in scope x days)."""
 
     model_config = ConfigDict(extra="forbid")
