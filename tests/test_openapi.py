@@ -63,9 +63,10 @@ async def test_what_json_schema_cannot_compare_is_in_the_operation_descriptions(
         assert "until not before since" in _operation(document, "get", path)["description"]
     backtest = _operation(document, "post", "/api/v1/automation/rules/{rule_id}/backtest")["description"]
     assert f"at most {MAX_BACKTEST_DAYS} days" in backtest and f"{MAX_BACKTEST_OBJECT_DAYS:,} object-days" in backtest
-    assert "min_budget is not above its max_budget" in _operation(document, "post", "/api/v1/automation/rules")[
-        "description"
-    ]
+    assert (
+        "min_budget is not above its max_budget"
+        in _operation(document, "post", "/api/v1/automation/rules")["description"]
+    )
 
 
 async def test_trends_needs_an_account_or_a_campaign_in_the_document_too(document):
