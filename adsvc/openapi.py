@@ -89,8 +89,8 @@ NO_NUL_PATTERN = "^[^\\x00]*$"
 
 
 class DocumentedSchema(GenerateJsonSchema):
-    """pydantic's JSON Schema, saying all that validation enforces on decimals: a number within the bounds (on the
-    field's decimal grid), or a decimal string as a pattern."""
+    """pydantic's JSON Schema, saying all that validation enforces on decimals: a number within the bounds (the
+    smallest positive one on the field's decimal grid), or a decimal string as a pattern."""
 
     query = False
 
@@ -133,8 +133,7 @@ class DocumentedSchema(GenerateJsonSchema):
             number["minimum"] = float(lower)
         if upper is not None:
             number["maximum"] = float(upper)
-        if places is not None:
-            number["multipleOf"] = float(Decimal(1).scaleb(-places))
+        # no multipleOf: a JSON number is a binary float, so the server rounds it to the grid (routing.decimal_places)
         return {"anyOf": [number, text]}
 
 

@@ -7,12 +7,12 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol, TypeVar
 
 import orjson
 from aiohttp import web
-from pydantic import BaseModel, BeforeValidator, ValidationError
+from pydantic import BaseModel, ValidationError, ValidatorFunctionWrapHandler, WrapValidator
 
 from adsvc.errors import BadRequest, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
@@ -74,38 +74,56 @@ def keyset_page(rows: Sequence[RowT], limit: int) -> tuple[Sequence[RowT], int |
     return page, (page[-1].id if len(rows) > limit else None)
 
 
-def _float_noise_rounder(places: int) -> Callable[[Any], Any]:
-    grid = Decimal(1).scaleb(-places)
-
-    def rounded(value: Any) -> Any:
-        if isinstance(value, float) and math.isfinite(value):
-            exact = Decimal(repr(value))
-            try:
-                nearest = exact.quantize(grid)
-            except ArithmeticError:  # too large for the grid: the field's bounds refuse it
-                return value
-            if abs(nearest - exact) <= abs(exact) * Decimal("1e-15"):
-                return nearest
-        if isinstance(value, int) and not isinstance(value, bool):
-            return Decimal(value)
-        if isinstance(value, str):
-            # read here, since strict validation after a validator takes only a Decimal; plain decimal text only
-            if not _DECIMAL_TEXT.match(value):
-                raise ValueError("expected a decimal number such as 12.5 (no exponent, sign or spaces)")
-            return Decimal(value)
-        return value
-
-    return rounded
+def exactly_one_of(*names: str) -> dict[str, Any]:
+    """JSON Schema for "exactly one of these fields, given and not null" (null counts as left out, as in the
+    validators that check it): for a model's json_schema_extra."""
+    return {
+        "oneOf": [
+            {
+                "required": [name],
+                "properties": {name: {"not": {"type": "null"}}, **{o: {"type": "null"} for o in names if o != name}},
+            }
+            for name in names
+        ]
+    }
 
 
 _DECIMAL_TEXT = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
-def decimal_places(places: int) -> BeforeValidator:
-    """For a Decimal input with at most `places` decimals: a JSON number arrives as a binary float (3 * 0.000001 is
-    3.0000000000000004e-06), so one within float noise of the decimal grid is read as that decimal. A decimal string
-    is taken as written."""
-    return BeforeValidator(_float_noise_rounder(places))
+def _on_grid(places: int) -> Callable[[Any, ValidatorFunctionWrapHandler], Any]:
+    grid = Decimal(1).scaleb(-places)
+
+    def validate(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        if isinstance(value, str):
+            # decimal text is exact: its places are checked as written (strict validation takes only a Decimal)
+            if not _DECIMAL_TEXT.match(value):
+                raise ValueError("expected a decimal number such as 12.5 (no exponent, sign or spaces)")
+            return handler(Decimal(value))
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return handler(value)
+        if isinstance(value, float) and not math.isfinite(value):
+            return handler(value)
+        exact = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
+        try:
+            down, up = exact.quantize(grid, rounding=ROUND_FLOOR), exact.quantize(grid, rounding=ROUND_CEILING)
+        except ArithmeticError:  # far too large for the grid: the bounds refuse it
+            return handler(exact)
+        if down == exact:
+            return handler(exact)
+        # between two grid points: within the (grid-aligned) bounds only if both neighbours are
+        handler(down)
+        handler(up)
+        return handler(exact.quantize(grid, rounding=ROUND_HALF_EVEN))
+
+    return validate
+
+
+def decimal_places(places: int) -> WrapValidator:
+    """For a Decimal input with at most `places` decimals and bounds on that grid. A JSON number is a binary float
+    (3 * 0.000001 is 3.0000000000000004e-06): it is checked against the bounds as it is, then rounded to the grid.
+    A decimal string is exact: it may have at most `places` decimals."""
+    return WrapValidator(_on_grid(places))
 
 
 def json_response(data: BaseModel | dict[str, Any] | list[Any], *, status: int = 200) -> web.Response:

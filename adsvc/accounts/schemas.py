@@ -59,7 +59,7 @@ class SyncIn(BaseModel):
         extra="forbid",
         json_schema_extra={
             "if": {"not": {"properties": {"kind": {"const": "backfill"}}, "required": ["kind"]}},
-            "then": {"not": {"required": ["days"]}},
+            "then": {"properties": {"days": {"type": "null"}}},
         },
     )
     kind: SyncKind = "insights"

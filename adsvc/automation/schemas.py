@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from adsvc.routing import exactly_one_of
 from adsvc.suggestions.schemas import (
     ACCOUNT_ID_PATTERN,
     AutomationPlanOut,
@@ -134,12 +135,10 @@ class RuleConditionGroup(BaseModel):
     """Exactly one of `all` (every item holds) or `any` (at least one does); items are conditions or groups, nested
     at most 4 groups deep, with at most 20 conditions in the whole rule."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"oneOf": [{"required": ["all"]}, {"required": ["any"]}]}
-    )
-    # the combinator not used is left out of responses too, not sent as null
-    all: _Items | SkipJsonSchema[None] = Field(default=None, exclude_if=_is_none)
-    any: _Items | SkipJsonSchema[None] = Field(default=None, exclude_if=_is_none)
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of("all", "any"))
+    # the combinator not used is left out of responses, not sent as null
+    all: _Items | None = Field(default=None, exclude_if=_is_none)
+    any: _Items | None = Field(default=None, exclude_if=_is_none)
 
     @model_validator(mode="after")
     def _one_combinator(self) -> RuleConditionGroup:
@@ -196,15 +195,12 @@ class BudgetRuleAction(BaseModel):
     then kept within [`min_budget`, `max_budget`] (min_budget not above max_budget); amounts in minor units of the
     account currency (cents)."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"oneOf": [{"required": ["percent"]}, {"required": ["amount"]}]}
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of("percent", "amount"))
     type: Literal["change_budget"]
     percent: (
-        Annotated[float, Field(ge=-90, le=500, allow_inf_nan=False, json_schema_extra={"not": {"const": 0}})]
-        | (SkipJsonSchema[None])
+        Annotated[float, Field(ge=-90, le=500, allow_inf_nan=False, json_schema_extra={"not": {"const": 0}})] | None
     ) = Field(default=None, exclude_if=_is_none)
-    amount: Annotated[int, Field(ge=100, le=10**13)] | SkipJsonSchema[None] = Field(default=None, exclude_if=_is_none)
+    amount: Annotated[int, Field(ge=100, le=10**13)] | None = Field(default=None, exclude_if=_is_none)
     min_budget: int | None = Field(default=None, ge=100, le=10**13)
     max_budget: int | None = Field(default=None, ge=100, le=10**13)
 

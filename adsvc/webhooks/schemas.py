@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from adsvc.routing import exactly_one_of
 from adsvc.webhooks.events import Event, Format
 
 DeliveryStatus = Literal["pending", "retrying", "delivered", "failed"]
@@ -144,16 +145,14 @@ WORKFLOW_NAME_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 class MetricsWorkflowIn(BaseModel):
     """Exactly one of credential_id (an existing credential) and api_key (a new one)."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"oneOf": [{"required": ["credential_id"]}, {"required": ["api_key"]}]}
-    )
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of("credential_id", "api_key"))
     name: str = Field(default="adsvc metrics export", min_length=1, max_length=128, pattern=WORKFLOW_NAME_PATTERN)
     every_hours: int = Field(default=24, ge=1, le=24, description="24: daily at 06:00; otherwise every N hours")
     days: int = Field(default=7, ge=1, le=90, description="complete days exported on each run")
-    credential_id: Annotated[str, Field(max_length=64)] | SkipJsonSchema[None] = Field(
+    credential_id: Annotated[str, Field(max_length=64)] | None = Field(
         default=None, description="an existing n8n Header Auth credential holding X-API-Key"
     )
-    api_key: Annotated[str, Field(min_length=16, max_length=256)] | SkipJsonSchema[None] = Field(
+    api_key: Annotated[str, Field(min_length=16, max_length=256)] | None = Field(
         default=None,
         description="an adsvc API key: stored by n8n as a new Header Auth credential, never by adsvc",
     )
