@@ -85,9 +85,6 @@ def _allows_null(schema: JsonSchemaValue) -> bool:
     return kind == "null" or (isinstance(kind, list) and "null" in kind) or {"type": "null"} in schema.get("anyOf", [])
 
 
-NO_NUL_PATTERN = "^[^\\x00]*$"
-
-
 class DocumentedSchema(GenerateJsonSchema):
     """pydantic's JSON Schema, saying all that validation enforces on decimals: a number within the bounds (the
     smallest positive one on the field's decimal grid), or a decimal string as a pattern."""
@@ -103,8 +100,9 @@ class DocumentedSchema(GenerateJsonSchema):
 
     def str_schema(self, schema: core_schema.StringSchema) -> JsonSchemaValue:
         json_schema = super().str_schema(schema)
-        # no input may hold NUL (routing refuses it: PostgreSQL text cannot); a pattern given says the rest
-        json_schema.setdefault("pattern", NO_NUL_PATTERN)
+        # no input may hold NUL (routing refuses it: PostgreSQL text cannot); as `not` a pattern, which generators
+        # meet far more cheaply than an anchored `^[^\\x00]*$` on long strings
+        json_schema.setdefault("not", {"pattern": "\\x00"})
         return json_schema
 
     def decimal_schema(self, schema: core_schema.DecimalSchema) -> JsonSchemaValue:

@@ -74,16 +74,16 @@ def keyset_page(rows: Sequence[RowT], limit: int) -> tuple[Sequence[RowT], int |
     return page, (page[-1].id if len(rows) > limit else None)
 
 
-def exactly_one_of(*names: str) -> dict[str, Any]:
+def exactly_one_of(**types: str) -> dict[str, Any]:
     """JSON Schema for "exactly one of these fields, given and not null" (null counts as left out, as in the
-    validators that check it): for a model's json_schema_extra."""
+    validators that check it), each field named with its JSON type: for a model's json_schema_extra."""
     return {
         "oneOf": [
             {
                 "required": [name],
-                "properties": {name: {"not": {"type": "null"}}, **{o: {"type": "null"} for o in names if o != name}},
+                "properties": {name: {"type": kind}, **{other: {"type": "null"} for other in types if other != name}},
             }
-            for name in names
+            for name, kind in types.items()
         ]
     }
 

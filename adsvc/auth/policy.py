@@ -48,7 +48,7 @@ def policy_json_schema(min_length: int) -> dict[str, object]:
         "allOf": [
             {"pattern": f"^[^{_SPACE}]([\\s\\S]*[^{_SPACE}])?$"},
             {"pattern": _FOUR_DIFFERENT},
-            {"pattern": "^[^\\x00]*$"},
+            {"not": {"pattern": "\\x00"}},
         ],
         "not": {"pattern": "^(" + "|".join(_any_case(word) for word in sorted(_COMMON)) + ")$"},
         "description": f"{min_length} to {MAX_LENGTH} characters, at least 4 different ones, no whitespace at either "

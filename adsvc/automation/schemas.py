@@ -135,7 +135,7 @@ class RuleConditionGroup(BaseModel):
     """Exactly one of `all` (every item holds) or `any` (at least one does); items are conditions or groups, nested
     at most 4 groups deep, with at most 20 conditions in the whole rule."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of("all", "any"))
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of(all="array", any="array"))
     # the combinator not used is left out of responses, not sent as null
     all: _Items | None = Field(default=None, exclude_if=_is_none)
     any: _Items | None = Field(default=None, exclude_if=_is_none)
@@ -195,7 +195,7 @@ class BudgetRuleAction(BaseModel):
     then kept within [`min_budget`, `max_budget`] (min_budget not above max_budget); amounts in minor units of the
     account currency (cents)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of("percent", "amount"))
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of(percent="number", amount="integer"))
     type: Literal["change_budget"]
     percent: (
         Annotated[float, Field(ge=-90, le=500, allow_inf_nan=False, json_schema_extra={"not": {"const": 0}})] | None
