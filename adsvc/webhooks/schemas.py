@@ -145,7 +145,9 @@ WORKFLOW_NAME_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 class MetricsWorkflowIn(BaseModel):
     """Exactly one of credential_id (an existing credential) and api_key (a new one)."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of(credential_id="string", api_key="string"))
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=exactly_one_of(credential_id="string", api_key="string")
+    )
     name: str = Field(default="adsvc metrics export", min_length=1, max_length=128, pattern=WORKFLOW_NAME_PATTERN)
     every_hours: int = Field(default=24, ge=1, le=24, description="24: daily at 06:00; otherwise every N hours")
     days: int = Field(default=7, ge=1, le=90, description="complete days exported on each run")
