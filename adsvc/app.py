@@ -23,7 +23,7 @@ from adsvc.contexts import agents_ctx, arq_ctx, http_session_ctx, passwords_ctx,
 from adsvc.keys import ENDPOINTS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, SETTINGS, STARTED_AT, TOKEN_VERIFIER
 from adsvc.members.views import routes as member_routes
 from adsvc.metrics import Metrics
-from adsvc.middleware import auth_middleware, error_middleware, request_context_middleware
+from adsvc.middleware import auth_middleware, error_middleware, plain_server_header, request_context_middleware
 from adsvc.migrations import known_migrations
 from adsvc.openapi import build_openapi
 from adsvc.routing import mount
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
         middlewares=[request_context_middleware, error_middleware, auth_middleware],
         client_max_size=settings.max_body_bytes,
     )
+    app.on_response_prepare.append(plain_server_header)
     app[SETTINGS] = settings
     app[METRICS] = Metrics()
     app[STARTED_AT] = time.time()

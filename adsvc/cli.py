@@ -134,10 +134,8 @@ def _child_env(settings: Settings) -> dict[str, str]:
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
-    from aiohttp import web
-
     from adsvc.app import create_app
-    from adsvc.weblog import AccessLogger
+    from adsvc.server import run_server
 
     with resolved_settings(need_redis=True) as settings:
         try:
@@ -152,13 +150,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
         host = args.host or settings.host
         port = args.port if args.port is not None else settings.port
 
-        def listening(_: str) -> None:
-            # run_app calls this once the socket listens, after every cleanup_ctx started
+        def listening() -> None:
             print(f"adsvc: serving on http://{host}:{port} (status page: http://{host}:{port}/status)", flush=True)
 
         try:
-            web.run_app(app, host=host, port=port, access_log_class=AccessLogger, print=listening, loop=loop,
-                        handler_cancellation=False)  # fmt: skip
+            run_server(app, host=host, port=port, loop=loop, listening=listening)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 _fail(f"cannot listen on {host}:{port}: the address is already in use")

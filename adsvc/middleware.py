@@ -47,6 +47,15 @@ SECURITY_HEADERS = {
 }
 
 
+# The Server header names the service, not the versions of aiohttp and Python behind it.
+SERVER_NAME = "adsvc"
+
+
+async def plain_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    """on_response_prepare: every response the app sends, redirects and static files included."""
+    response.headers["Server"] = SERVER_NAME
+
+
 def error_response(error: ApiError, request_id: str) -> web.Response:
     body = error.body()
     body["error"]["request_id"] = request_id

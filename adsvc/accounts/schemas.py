@@ -53,7 +53,15 @@ class AccountDetailOut(AccountOut):
 
 
 class SyncIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """days applies to a backfill only."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "if": {"not": {"properties": {"kind": {"const": "backfill"}}, "required": ["kind"]}},
+            "then": {"properties": {"days": {"type": "null"}}},
+        },
+    )
     kind: SyncKind = "insights"
     days: int | None = Field(default=None, ge=1, le=1110, description="backfill only: days back from today")
 

@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from adsvc.analytics.engine import Metric
-from adsvc.campaigns.schemas import DatePreset, MetricsOut
+from adsvc.campaigns.schemas import PERIOD_RULES, DatePreset, MetricsOut
+from adsvc.routing import decimal_places
 
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
@@ -32,18 +33,24 @@ ACCOUNT_ID_PATTERN = r"^(act_)?[0-9]{1,20}$"
 CAMPAIGN_ID_PATTERN = r"^[0-9A-Za-z_-]{1,64}$"
 
 CtrBenchmark = Annotated[
-    Decimal, Field(gt=0, le=100, decimal_places=6, description="CTR benchmark in percent (2.0 = 2 %)")
+    Decimal,
+    Field(gt=0, le=100, decimal_places=6, description="CTR benchmark in percent (2.0 = 2 %)"),
+    decimal_places(6),
 ]
 CpaBenchmark = Annotated[
-    Decimal, Field(gt=0, le=10**12, decimal_places=4, description="CPA benchmark in the account currency")
+    Decimal,
+    Field(gt=0, le=10**12, decimal_places=4, description="CPA benchmark in the account currency"),
+    decimal_places(4),
 ]
 RoasBenchmark = Annotated[
-    Decimal, Field(gt=0, le=10**4, decimal_places=6, description="ROAS benchmark (conversion value / spend)")
+    Decimal,
+    Field(gt=0, le=10**4, decimal_places=6, description="ROAS benchmark (conversion value / spend)"),
+    decimal_places(6),
 ]
 
 
 class PeriodQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=PERIOD_RULES)
     account_id: str | None = Field(
         default=None, pattern=ACCOUNT_ID_PATTERN, description="One of your accounts; all of them when omitted"
     )
@@ -189,13 +196,20 @@ class PerformanceOut(BaseModel):
 
 
 class TrendsQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The daily series of one account, or of one campaign: account_id or campaign_id (or both)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"anyOf": [{"required": ["account_id"]}, {"required": ["campaign_id"]}]}
+    )
     account_id: str | None = Field(default=None, pattern=ACCOUNT_ID_PATTERN)
     campaign_id: str | None = Field(default=None, pattern=CAMPAIGN_ID_PATTERN, description="A campaign's own series")
     metric: Metric = Field(default="spend", description="The metric the averages, growth and anomalies are about")
     days: int = Field(default=30, ge=7, le=90, description="Days shown, ending yesterday (today is incomplete)")
-    anomaly_threshold: Decimal = Field(default=Decimal("3.5"), ge=1, le=10, decimal_places=2,
-                                       description="|robust z-score| above which a day is flagged")  # fmt: skip
+    anomaly_threshold: Annotated[
+        Decimal,
+        Field(ge=1, le=10, decimal_places=2, description="|robust z-score| above which a day is flagged"),
+        decimal_places(2),
+    ] = Decimal("3.5")
 
     @model_validator(mode="after")
     def _one_scope(self) -> TrendsQuery:

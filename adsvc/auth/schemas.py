@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from adsvc.auth.policy import POLICY_MARKER
+
 
 class _Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=1024)
@@ -31,16 +33,20 @@ class MeOut(BaseModel):
 
 class ChangePasswordIn(_Input):
     old_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024, json_schema_extra={POLICY_MARKER: True})
 
 
 class OkOut(BaseModel):
     ok: Literal[True] = True
 
 
+# email-validator refuses addresses under special-use names (RFC 6761), which cannot receive mail
+_SPECIAL_USE = r"(^|\.)(arpa|invalid|local|localhost|onion|test)\.?$"
+
+
 class CreateUserIn(_Input):
-    email: EmailStr = Field(max_length=320)
-    password: str = Field(min_length=1, max_length=1024)
+    email: EmailStr = Field(max_length=320, json_schema_extra={"not": {"pattern": _SPECIAL_USE}})
+    password: str = Field(min_length=1, max_length=1024, json_schema_extra={POLICY_MARKER: True})
     is_admin: bool = False
 
 

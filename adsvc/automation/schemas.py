@@ -4,10 +4,12 @@ their `dry_run` switch."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
+from adsvc.routing import exactly_one_of
 from adsvc.suggestions.schemas import (
     ACCOUNT_ID_PATTERN,
     AutomationPlanOut,
@@ -122,12 +124,21 @@ class RuleCondition(BaseModel):
     value: float = _Number
 
 
-class RuleConditionGroup(BaseModel):
-    """Exactly one of `all` (every item holds) or `any` (at least one does); items are conditions or groups."""
+def _is_none(value: object) -> bool:
+    return value is None
 
-    model_config = ConfigDict(extra="forbid")
-    all: list[RuleCondition | RuleConditionGroup] | None = Field(default=None, min_length=1, max_length=MAX_CONDITIONS)
-    any: list[RuleCondition | RuleConditionGroup] | None = Field(default=None, min_length=1, max_length=MAX_CONDITIONS)
+
+_Items = Annotated[list["RuleCondition | RuleConditionGroup"], Field(min_length=1, max_length=MAX_CONDITIONS)]
+
+
+class RuleConditionGroup(BaseModel):
+    """Exactly one of `all` (every item holds) or `any` (at least one does); items are conditions or groups, nested
+    at most 4 groups deep, with at most 20 conditions in the whole rule."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of(all="array", any="array"))
+    # the combinator not used is left out of responses, not sent as null
+    all: _Items | None = Field(default=None, exclude_if=_is_none)
+    any: _Items | None = Field(default=None, exclude_if=_is_none)
 
     @model_validator(mode="after")
     def _one_combinator(self) -> RuleConditionGroup:
@@ -180,13 +191,16 @@ class ActivateRuleAction(BaseModel):
 
 
 class BudgetRuleAction(BaseModel):
-    """The daily budget changed by `percent` (negative lowers it) or set to `amount`, then kept within
-    [`min_budget`, `max_budget`]; amounts in minor units of the account currency (cents)."""
+    """The daily budget changed by `percent` (negative lowers it; not 0) or set to `amount` (exactly one of them),
+    then kept within [`min_budget`, `max_budget`] (min_budget not above max_budget); amounts in minor units of the
+    account currency (cents)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=exactly_one_of(percent="number", amount="integer"))
     type: Literal["change_budget"]
-    percent: float | None = Field(default=None, ge=-90, le=500, allow_inf_nan=False)
-    amount: int | None = Field(default=None, ge=100, le=10**13)
+    percent: (
+        Annotated[float, Field(ge=-90, le=500, allow_inf_nan=False, json_schema_extra={"not": {"const": 0}})] | None
+    ) = Field(default=None, exclude_if=_is_none)
+    amount: Annotated[int, Field(ge=100, le=10**13)] | None = Field(default=None, exclude_if=_is_none)
     min_budget: int | None = Field(default=None, ge=100, le=10**13)
     max_budget: int | None = Field(default=None, ge=100, le=10**13)
 
@@ -232,10 +246,26 @@ class DailySchedule(BaseModel):
 RuleSchedule = Annotated[IntervalSchedule | DailySchedule, Field(discriminator="type")]
 
 
-class RuleSpec(BaseModel):
-    """What a rule looks at, when it acts, what it does, and how often."""
+# what RuleSpec refuses between scope and action: an account-level rule only notifies, an ad has no budget
+_LEVEL_ACTIONS: dict[str, Any] = {
+    "allOf": [
+        {
+            "if": {"properties": {"scope": {"properties": {"level": {"const": "account"}}}}},
+            "then": {"properties": {"action": {"properties": {"type": {"const": "notify"}}}}},
+        },
+        {
+            "if": {"properties": {"scope": {"properties": {"level": {"const": "ad"}}}}},
+            "then": {"properties": {"action": {"properties": {"type": {"not": {"const": "change_budget"}}}}}},
+        },
+    ]
+}
 
-    model_config = ConfigDict(extra="forbid")
+
+class RuleSpec(BaseModel):
+    """What a rule looks at, when it acts, what it does, and how often. An account-level rule can only notify; an
+    ad-level rule cannot change budgets."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_LEVEL_ACTIONS)
     scope: RuleScope
     conditions: RuleConditionGroup
     min_spend: float = Field(
@@ -266,23 +296,27 @@ class RuleSpec(BaseModel):
 
 
 class RuleIn(RuleSpec):
+    """An account-level rule can only notify; an ad-level rule cannot change budgets; a change_budget action's
+    min_budget is not above its max_budget; at most 20 conditions in all, nested at most 4 groups deep."""
+
     account_id: str = Field(pattern=ACCOUNT_ID_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     enabled: bool = True
 
 
 class RulePatch(BaseModel):
-    """Only the fields given change; the resulting spec is validated as a whole."""
+    """Only the fields given change (none of them may be null); the resulting spec is validated as a whole, so the
+    rules between scope and action hold for the merged rule."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    enabled: bool | None = None
-    scope: RuleScope | None = None
-    conditions: RuleConditionGroup | None = None
-    min_spend: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
-    action: RuleAction | None = None
-    cooldown_minutes: int | None = Field(default=None, ge=0, le=30 * 24 * 60)
-    schedule: RuleSchedule | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
+    enabled: bool | SkipJsonSchema[None] = None
+    scope: RuleScope | SkipJsonSchema[None] = None
+    conditions: RuleConditionGroup | SkipJsonSchema[None] = None
+    min_spend: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)] | SkipJsonSchema[None] = None
+    action: RuleAction | SkipJsonSchema[None] = None
+    cooldown_minutes: Annotated[int, Field(ge=0, le=30 * 24 * 60)] | SkipJsonSchema[None] = None
+    schedule: RuleSchedule | SkipJsonSchema[None] = None
 
 
 class RuleOut(RuleSpec):
@@ -391,6 +425,9 @@ class RuleRunListQuery(BaseModel):
 
 
 class BacktestIn(BaseModel):
+    """until is not before since nor after the account's today; at most 731 days, and at most 1,000,000 object-days
+    (objects in scope x days)."""
+
     model_config = ConfigDict(extra="forbid")
     since: date | None = Field(default=None, description="Default: 30 days before the account's today")
     until: date | None = Field(default=None, description="Default: yesterday in the account's timezone")

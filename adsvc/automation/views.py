@@ -5,7 +5,6 @@ keys and Graph errors turned into API errors."""
 from __future__ import annotations
 
 import hashlib
-import re
 import uuid
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
@@ -65,14 +64,12 @@ from adsvc.graph.errors import GraphError
 from adsvc.keys import AGENTS, ARQ, PG, REPLAYS, SETTINGS
 from adsvc.ratelimit import limit_calls
 from adsvc.requests import audit_origin, client_address, principal, request_id
-from adsvc.routing import Routes, json_response, keyset_page
+from adsvc.routing import IDEMPOTENCY_HEADER, Routes, json_response, keyset_page, read_idempotency_key
 from adsvc.suggestions.engine import Draft
 
 routes = Routes(tag="automation")
 
 ACT_ROLES = frozenset({"owner", "manager"})
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
 class BudgetChangeLimited(Conflict):
@@ -125,19 +122,9 @@ def action_context(request: web.Request) -> ActionContext:
     )
 
 
-def idempotency_key(request: web.Request) -> str | None:
-    """The caller's Idempotency-Key header, checked."""
-    key = request.headers.get(IDEMPOTENCY_HEADER)
-    if key is not None and not _KEY_PATTERN.match(key):
-        raise ValidationFailed.field(
-            ("header", IDEMPOTENCY_HEADER), "must be 1 to 200 visible ASCII characters", code="invalid_idempotency_key"
-        )
-    return key
-
-
 def idempotency_scope(request: web.Request, default: str) -> str:
     """The caller's Idempotency-Key (scoped to the caller, so two users' keys never meet), or `default`."""
-    key = idempotency_key(request)
+    key = read_idempotency_key(request)
     return default if key is None else f"user:{principal(request).user_id}:{key}"
 
 
@@ -429,7 +416,7 @@ async def list_rule_presets(request: web.Request) -> web.Response:
     body=RuleIn,
     response=RuleOut,
     status=201,
-    errors=(403, 409, 422),
+    errors=(403, 404, 409, 422),
     idempotent=True,
 )
 async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
@@ -437,11 +424,11 @@ async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
     account = await account_for_user(pg, account_id=account_number(body.account_id), user_id=principal(request).user_id)
     if account is None:
         # the same answer whether the account exists or not: no probing for other tenants' ids
-        raise ValidationFailed.field(("body", "account_id"), "no such ad account", kind="unknown_account")
+        raise NotFound("ad account not found")
     if account.role not in ACT_ROLES:
         raise Forbidden("only owners and managers can create rules")
     spec = RuleSpec.model_validate(body.model_dump(include=set(_SPEC_FIELDS)))
-    key = idempotency_key(request)
+    key = read_idempotency_key(request)
     fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     async with pg.acquire() as conn, conn.transaction():
         # one creator at a time per account, so the cap holds under concurrent requests (and a retry with the same

@@ -7,17 +7,37 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from adsvc.campaigns.metrics import Totals, derive
+from adsvc.campaigns.periods import MAX_PERIOD_DAYS
 
 EFFECTIVE_STATUSES = (
     "ACTIVE", "PAUSED", "ARCHIVED", "DELETED", "IN_PROCESS", "WITH_ISSUES", "CAMPAIGN_PAUSED", "ADSET_PAUSED",
     "DISAPPROVED", "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED",
 )  # fmt: skip
 STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED", "DELETED")
+
+
+def comma_separated(values: tuple[str, ...]) -> str:
+    """The pattern of a filter that takes one or more of `values`, comma-separated (`ACTIVE,PAUSED`), in any case
+    and with spaces around the commas allowed."""
+    any_case = ("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in value) for value in values)
+    one = "(" + "|".join(any_case) + ")"
+    return f"^ *{one}( *, *{one})* *$"
+
+
+# the cursor is base64url text without padding (its content is the server's business)
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]+$"
+# since and until go together, and not with date_preset: what resolve_period refuses, as JSON Schema states it
+PERIOD_RULES: dict[str, Any] = {
+    "dependentRequired": {"since": ["until"], "until": ["since"]},
+    "not": {"anyOf": [{"required": ["date_preset", "since"]}, {"required": ["date_preset", "until"]}]},
+    "description": "The period: date_preset, or since and until together (until not before since, at most "
+    f"{MAX_PERIOD_DAYS} days); last_7d when none is given.",
+}
 SortKey = Literal["name", "created_time", "updated_time", "spend_7d", "id"]  # the keys of queries.SORTS
 DatePreset = Literal[
     "today", "yesterday", "last_7d", "last_14d", "last_28d", "last_30d", "last_90d", "this_month", "last_month"
@@ -85,14 +105,20 @@ class CampaignOut(BaseModel):
 class CampaignListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     account_id: str | None = Field(default=None, pattern=r"^(act_)?[0-9]{1,20}$")
-    status: str | None = Field(default=None, description="Comma-separated statuses", max_length=200)
-    effective_status: str | None = Field(default=None, description="Comma-separated effective statuses",
-                                         max_length=400)  # fmt: skip
+    status: str | None = Field(default=None, pattern=comma_separated(STATUSES), max_length=200,
+                               description="Comma-separated statuses")  # fmt: skip
+    effective_status: str | None = Field(default=None, pattern=comma_separated(EFFECTIVE_STATUSES), max_length=400,
+                                         description="Comma-separated effective statuses")  # fmt: skip
     q: str | None = Field(default=None, min_length=1, max_length=200, description="Name contains (any case)")
     sort: SortKey = "name"
     order: Literal["asc", "desc"] = "asc"
     limit: int = Field(default=50, ge=1, le=200)
-    cursor: str | None = Field(default=None, max_length=500, description="next_cursor of the previous page")
+    cursor: str | None = Field(
+        default=None,
+        max_length=500,
+        pattern=CURSOR_PATTERN,
+        description="next_cursor of the previous page, given with the same sort and order; any other text is a 422",
+    )
 
 
 class CampaignListOut(BaseModel):
@@ -108,7 +134,7 @@ class CampaignDetailOut(CampaignOut):
 
 
 class InsightsQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=PERIOD_RULES)
     since: date | None = None
     until: date | None = None
     date_preset: DatePreset | None = None
@@ -133,6 +159,8 @@ class AdPerformanceQuery(InsightsQuery):
 
 
 class ExportQuery(BaseModel):
+    """date_until is not before date_from."""
+
     model_config = ConfigDict(extra="forbid")
     date_from: date
     date_until: date

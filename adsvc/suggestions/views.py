@@ -18,7 +18,6 @@ from adsvc.automation.schemas import (
     SuggestionAppliedOut,
 )
 from adsvc.automation.views import (
-    IDEMPOTENCY_HEADER,
     action_out,
     apply_drafts,
     apply_proposal,
@@ -32,7 +31,7 @@ from adsvc.collection.records import account_number
 from adsvc.errors import Conflict, Forbidden, NotFound
 from adsvc.keys import PG
 from adsvc.requests import client_address, principal, request_id
-from adsvc.routing import Routes, json_response, keyset_page
+from adsvc.routing import IDEMPOTENCY_HEADER, Routes, json_response, keyset_page
 from adsvc.suggestions import queries
 from adsvc.suggestions.engine import LOWER, PAUSE, RAISE, REALLOCATE, Draft, Thresholds, suggest, suggestion_period
 from adsvc.suggestions.schemas import (

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
+from adsvc.routing import exactly_one_of
 from adsvc.webhooks.events import Event, Format
 
 DeliveryStatus = Literal["pending", "retrying", "delivered", "failed"]
@@ -19,9 +21,20 @@ def _unique_events(events: list[Event] | None) -> list[Event] | None:
     return list(dict.fromkeys(events))  # order kept, duplicates dropped
 
 
+# http(s), a host, no credentials, no fragment; the host must also resolve to an address we may call
+_PORT = "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+URL_PATTERN = rf"^https?://([^/?#@\s:\[\]\x00]+|\[[0-9A-Fa-f:.]+\])(:{_PORT})?([/?][^#\s\x00]*)?$"
+# documented here, checked by targets.parse_target (whose messages say what is wrong)
+_URL_SHAPE: dict[str, Any] = {"pattern": URL_PATTERN}
+URL_TEXT = (
+    "http(s) URL we POST signed events to: no credentials, no fragment, and a host that resolves to a public address "
+    "(loopback, private, link-local and metadata addresses are refused unless allow-listed)"
+)
+
+
 class WebhookIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=8, max_length=2048, description="http(s) URL we POST signed events to")
+    url: str = Field(min_length=8, max_length=2048, description=URL_TEXT, json_schema_extra=_URL_SHAPE)
     events: list[Event] = Field(min_length=1, max_length=16)
     format: Format = Field(default="json", description="json: our envelope; slack: an incoming-webhook message")
     account_id: str | None = Field(
@@ -34,15 +47,18 @@ class WebhookIn(BaseModel):
 
 
 class WebhookPatch(BaseModel):
-    """Only the fields given change; `account_id: null` widens the subscription to all your accounts."""
+    """Only the fields given change; `account_id: null` widens the subscription to all your accounts (url, events,
+    format and active cannot be null)."""
 
     model_config = ConfigDict(extra="forbid")
-    url: str | None = Field(default=None, min_length=8, max_length=2048)
-    events: list[Event] | None = Field(default=None, min_length=1, max_length=16)
-    format: Format | None = None
+    url: Annotated[str, Field(min_length=8, max_length=2048)] | SkipJsonSchema[None] = Field(
+        default=None, description=URL_TEXT, json_schema_extra=_URL_SHAPE
+    )
+    events: Annotated[list[Event], Field(min_length=1, max_length=16)] | SkipJsonSchema[None] = None
+    format: Format | SkipJsonSchema[None] = None
     account_id: str | None = Field(default=None, pattern=ACCOUNT_PATTERN)
     description: str | None = Field(default=None, max_length=500)
-    active: bool | None = None
+    active: bool | SkipJsonSchema[None] = None
 
     _dedupe = field_validator("events")(_unique_events)
 
@@ -122,18 +138,24 @@ class N8nWorkflowListOut(BaseModel):
     data: list[N8nWorkflowOut]
 
 
+# a name n8n shows: at least one character that is not whitespace
+WORKFLOW_NAME_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
 class MetricsWorkflowIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(default="adsvc metrics export", min_length=1, max_length=128)
+    """Exactly one of credential_id (an existing credential) and api_key (a new one)."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra=exactly_one_of(credential_id="string", api_key="string")
+    )
+    name: str = Field(default="adsvc metrics export", min_length=1, max_length=128, pattern=WORKFLOW_NAME_PATTERN)
     every_hours: int = Field(default=24, ge=1, le=24, description="24: daily at 06:00; otherwise every N hours")
     days: int = Field(default=7, ge=1, le=90, description="complete days exported on each run")
-    credential_id: str | None = Field(
-        default=None, max_length=64, description="an existing n8n Header Auth credential holding X-API-Key"
+    credential_id: Annotated[str, Field(max_length=64)] | None = Field(
+        default=None, description="an existing n8n Header Auth credential holding X-API-Key"
     )
-    api_key: str | None = Field(
+    api_key: Annotated[str, Field(min_length=16, max_length=256)] | None = Field(
         default=None,
-        min_length=16,
-        max_length=256,
         description="an adsvc API key: stored by n8n as a new Header Auth credential, never by adsvc",
     )
     activate: bool = False
@@ -141,7 +163,7 @@ class MetricsWorkflowIn(BaseModel):
 
 class AlertsWorkflowIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(default="adsvc alerts", min_length=1, max_length=128)
+    name: str = Field(default="adsvc alerts", min_length=1, max_length=128, pattern=WORKFLOW_NAME_PATTERN)
     path: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$", description="webhook path")
     slack_webhook_url: str | None = Field(default=None, pattern=r"^https://", max_length=2048)
     activate: bool = False

@@ -100,7 +100,7 @@ async def _checked_account(request: web.Request, account_id: str | None) -> str 
     number = account_number(account_id)
     if not await queries.member_account_exists(request.app[PG], account_id=number, user_id=principal(request).user_id):
         # the same answer whether the account exists or not: no probing for other tenants' ids
-        raise ValidationFailed.field(("body", "account_id"), "no such ad account", kind="unknown_account")
+        raise NotFound("ad account not found")
     return number
 
 
@@ -143,7 +143,7 @@ async def list_webhooks(request: web.Request, query: WebhookListQuery) -> web.Re
     body=WebhookIn,
     response=WebhookCreatedOut,
     status=201,
-    errors=(409,),
+    errors=(404, 409),
 )
 async def create_webhook(request: web.Request, body: WebhookIn) -> web.Response:
     pg, caller = request.app[PG], principal(request)

@@ -132,7 +132,7 @@ async def test_list_filters_by_status_and_effective_status_comma_lists(client, d
     # both filters intersect: ACTIVE campaigns whose effective status is one of the two
     both = await ids(status="ACTIVE", effective_status="WITH_ISSUES,CAMPAIGN_PAUSED")
     assert both == seeded.ids(name="Sale_Summer") | seeded.ids(name="MiXeD Case Name")
-    assert await ids(status="NOPE") == set()
+    # an unknown status is refused rather than matching nothing: tests/test_routing.py
 
 
 @pytest.mark.parametrize(
@@ -252,7 +252,7 @@ async def test_malformed_cursor_is_422(client, db, settings, sort, cursor):
     await insert_account(db, user_id=caller.user.id)
     response = await client.get("/api/v1/campaigns", params={"sort": sort, "cursor": cursor}, headers=caller.headers)
     assert response.status == 422, await response.text()
-    assert (await response.json())["error"]["details"][0]["loc"] == ["query", "cursor"]
+    assert (await response.json())["error"]["details"][0]["loc"][-1] == "cursor"
 
 
 async def test_last_7d_are_the_seven_complete_days_before_the_accounts_today(client, db, settings):

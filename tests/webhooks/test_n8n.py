@@ -69,6 +69,16 @@ async def test_metrics_workflow_calls_the_export_endpoint_with_an_api_key_creden
     assert validate_workflow(stored).valid
 
 
+@pytest.mark.parametrize("kind", ["metrics", "alerts"])
+@pytest.mark.parametrize("name", ["   ", "\t\n", "\u2003"])
+async def test_a_workflow_name_of_only_whitespace_is_a_422_and_reaches_no_n8n(client, n8n, admin, kind, name):
+    body = {"name": name, **({"credential_id": "c1"} if kind == "metrics" else {})}
+    response = await client.post(f"/api/v1/admin/n8n/workflows/{kind}", json=body, headers=admin.headers)
+    assert response.status == 422, await response.text()
+    assert [detail["loc"] for detail in (await response.json())["error"]["details"]] == [["name"]]
+    assert n8n.app[N8N_STATE].workflows == []
+
+
 async def test_metrics_workflow_with_an_existing_credential_and_activation(client, n8n, admin):
     body = {"credential_id": "cred-existing", "activate": True}
     response = await client.post("/api/v1/admin/n8n/workflows/metrics", json=body, headers=admin.headers)

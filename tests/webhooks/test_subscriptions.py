@@ -114,7 +114,7 @@ async def test_tenancy_other_users_see_nothing_and_cannot_subscribe_to_foreign_a
     # someone else's account and a made-up one get the same answer
     foreign = await _create(client, stranger, account_id=account_id)
     unknown = await _create(client, stranger, account_id="123456789")
-    assert foreign.status == unknown.status == 422
+    assert foreign.status == unknown.status == 404
     foreign_error, unknown_error = (await foreign.json())["error"], (await unknown.json())["error"]
     assert (foreign_error["message"], foreign_error["details"]) == (unknown_error["message"], unknown_error["details"])
     assert (await client.get("/api/v1/webhooks")).status == 401
