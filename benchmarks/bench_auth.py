@@ -13,7 +13,7 @@ What it does, in order:
    `benchmarks/loadgen.py` (aiohttp, one keep-alive connection per worker) in a process of its own. After a warm-up,
    bare and adsvc are measured alternately `--runs` times and the median of each figure is reported.
 5. The table gives req/s, p50 and p99 of each, the CPU the server process and the client used, and the ratio
-   adsvc req/s / bare req/s. The bars (docs: DESIGN.md, "Quality bars"): ratio >= 0.30, adsvc p99 <= 10 ms.
+   adsvc req/s / bare req/s. The bars (docs: DESIGN.md, "Quality bars"): ratio >= 0.35, adsvc p99 <= 10 ms.
 6. Loop lag proxy: the server has no lag probe, so it is measured from outside. GET /health (no I/O) is fired every
    5 ms, first with nothing else running, then while 20 concurrent logins hash with argon2 in threads; the p50/p99 of
    /health during the storm, against the quiet baseline, is the proxy. Bar: storm p99 <= 10 ms.
@@ -67,7 +67,7 @@ from adsvc.settings import REPO_ROOT
 
 ME_PATH = "/api/v1/auth/me"
 BARE_PATH = "/me"
-RATIO_BAR = 0.30
+RATIO_BAR = 0.35
 P99_BAR_MS = 10.0
 LAG_BAR_MS = 10.0
 

@@ -72,7 +72,8 @@ from adsvc.sandbox.data import (
 from adsvc.settings import REPO_ROOT
 from jobs.collection import insights_params
 
-ROWS_BAR = 200_000
+# DESIGN.md, "Quality bars": the real path reaches 80% of the raw COPY into a table with insights_daily's indexes
+INDEXED_RATIO_BAR = 0.80
 LEVEL = "ad"
 RESTATED_SHARE = 0.10
 # every column of insights_daily but fetched_at (its default, now(), fills it for the baseline as for the real path)
@@ -524,6 +525,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             med[key]["changed"] = round(median([r[key]["changed"] for r in rounds]))
             med[key]["phases"] = {p: round(median([r[key]["phases"][p] for r in rounds]), 4) for p in PHASES}
     raw = med["raw_plain"]["rows_per_s"]
+    indexed = med["raw_indexed"]["rows_per_s"]
     return {
         "config": {
             "rows": args.ads * args.days,
@@ -539,7 +541,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "rounds": rounds,
         "median": med,
         "ratios_to_raw_copy": {key: round(med[key]["rows_per_s"] / raw, 3) for key in ("raw_indexed", *SCENARIOS)},
-        "bars": {"rows_per_s_bar": ROWS_BAR, **{f"{s}_ok": med[s]["rows_per_s"] >= ROWS_BAR for s in SCENARIOS}},
+        "bars": {
+            "x_raw_indexed_bar": INDEXED_RATIO_BAR,
+            **{f"{s}_x_raw_indexed": round(med[s]["rows_per_s"] / indexed, 3) for s in SCENARIOS},
+            **{f"{s}_ok": med[s]["rows_per_s"] >= INDEXED_RATIO_BAR * indexed for s in SCENARIOS},
+        },
         "explain": measured["explain"],
     }
 
@@ -644,8 +650,8 @@ def report(summary: dict[str, Any]) -> str:
     lines.append("")
     for key in SCENARIOS:
         lines.append(
-            f"{SCENARIO_LABELS[key]:<46}{med[key]['rows_per_s']:>10,} rows/s (bar >= {ROWS_BAR:,}: "
-            f"{verdict(bars[f'{key}_ok'])})"
+            f"{SCENARIO_LABELS[key]:<46}{med[key]['rows_per_s']:>10,} rows/s = {bars[f'{key}_x_raw_indexed']:.3f}x "
+            f"the raw COPY with indexes (bar >= {INDEXED_RATIO_BAR:.2f}x: {verdict(bars[f'{key}_ok'])})"
         )
     return "\n".join(lines)
 
