@@ -54,11 +54,12 @@ REFUSED_ON_PURPOSE = (
         "valid only against state held by the server or by Meta: Meta validates a new access token (and the account "
         "id); an account's stored token must still be usable; a cursor must be one the server handed out; a rule "
         "PATCH must leave a valid rule once merged with the stored one; an Idempotency-Key must not already stand "
-        "for a different request",
+        "for a different request; a member is added by the email of an existing adsvc user",
         r"Meta rejected|meta_auth|meta_token|cursor|the rule would not be valid with these changes|"
-        r"Idempotency-Key already created",
+        r"Idempotency-Key already created|unknown_user",
         (
             "POST /api/v1/ad-accounts",
+            "POST /api/v1/ad-accounts/{account_id}/members",
             "GET /api/v1/campaigns",
             "POST /api/v1/automation/rules",
             "PATCH /api/v1/automation/rules/{rule_id}",
