@@ -17,6 +17,7 @@ from arq.worker import Worker
 from factories import TEST_SECRET, TEST_TOKEN_KEY, Stack, bearer, create_user, login, make_settings
 
 from adsvc.auth.queries import User
+from adsvc.collection.conversions import DEFAULT_RULE
 from adsvc.collection.plan import account_today
 from adsvc.sandbox import SANDBOX_ACCESS_TOKEN, SANDBOX_STATE, SandboxState
 from adsvc.sandbox.data import AdAccount
@@ -249,7 +250,8 @@ def expect_metrics(metrics: dict[str, Any], sums: dict[str, Any]) -> None:
 
 
 async def sums_from_insights(db, campaign_id: str, since: date, until: date) -> dict[str, Any]:
-    """last_7d computed here, from the stored daily rows: conversions are purchases + leads among the actions."""
+    """last_7d computed here, from the stored daily rows: conversions counted from the actions by the default
+    precedence (adsvc.collection.conversions)."""
     rows = await db.fetch(
         """select spend, impressions, clicks, inline_link_clicks, actions, action_values from insights_daily
            where level = 'campaign' and object_id = $1 and date >= $2 and date <= $3""",
@@ -259,7 +261,7 @@ async def sums_from_insights(db, campaign_id: str, since: date, until: date) -> 
     )
 
     def conversions(values: dict[str, Any]) -> Decimal:
-        return Decimal(values.get("purchase", 0)) + Decimal(values.get("lead", 0))
+        return Decimal(DEFAULT_RULE.total({key: str(value) for key, value in values.items()}))
 
     return {
         "days": len(rows),
