@@ -407,6 +407,8 @@ class SandboxData:
     ) -> AdObject:
         rng = self._rng(account.index, "campaign", c)
         objective = rng.choices(_OBJECTIVES, weights=(50, 30, 20))[0]
+        if account.conversion_profile == "lead_forms" and objective == "OUTCOME_SALES":
+            objective = "OUTCOME_LEADS"  # a lead-gen business (drawn all the same: the rest stays as it was)
         # A few fixed positions so even tiny configs hold every status and both extremes of performance.
         forced = {1: "ARCHIVED", 2: "DELETED", 3: "PAUSED"}
         status = forced.get(c) or self._status(rng, (70, 15, 10, 5))
