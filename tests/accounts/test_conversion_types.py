@@ -6,6 +6,7 @@ sandbox's ground truth (every purchase and lead once); and the per-account setti
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -25,6 +26,7 @@ from analytics.synthetic import sums
 from ground_truth import assert_matches_ground_truth
 
 from adsvc.collection.plan import account_today, lookback_window
+from adsvc.collection.queries import conversion_action_types_for_ingest
 from adsvc.keys import ARQ
 from adsvc.sandbox import SandboxConfig, create_sandbox_app
 from adsvc.sandbox.data import AdAccount
@@ -350,3 +352,17 @@ async def test_viewers_analysts_and_strangers_cannot_change_the_setting(client, 
         refused,
     )  # fmt: skip
     assert audits == 0
+
+
+async def test_a_setting_change_waits_for_an_ingest_step_in_flight(client, db, synced):
+    """An ingest step reads the setting FOR SHARE in its transaction: the change (and its recount) waits until the
+    step commits, so no step writes rows by a setting that was replaced under it."""
+    account, caller = synced["accounts"][1], synced["caller"]
+    async with db.transaction():
+        assert await conversion_action_types_for_ingest(db, account_id=account.account_id) is None
+        change = asyncio.create_task(patch(client, caller, account.account_id, ["offsite_conversion.fb_pixel_lead"]))
+        await asyncio.sleep(0.5)
+        assert not change.done()
+    response = await asyncio.wait_for(change, timeout=30)
+    assert response.status == 200, await response.text()
+    assert (await response.json())["recounted_rows"] > 0
