@@ -366,3 +366,33 @@ async def test_a_setting_change_waits_for_an_ingest_step_in_flight(client, db, s
     response = await asyncio.wait_for(change, timeout=30)
     assert response.status == 200, await response.text()
     assert (await response.json())["recounted_rows"] > 0
+
+
+async def test_rules_judge_cpa_of_a_pixel_only_account(client, synced):
+    """A rule's preview sees the CPA the pixel purchases give (with purchase + lead it was undefined: no match)."""
+    account, caller, data = synced["accounts"][1], synced["caller"], synced["data"]
+    today = account_today(account.timezone_name)
+    truth = campaign_truth(synced, account, today - timedelta(days=14), today - timedelta(days=1))
+    expected = {}
+    for campaign_id in (c["id"] for c in data.objects(account.id, "campaign")):
+        totals = sums(truth.get(campaign_id, []))
+        if totals["conversions"]:
+            expected[campaign_id] = totals["spend"] / totals["conversions"]
+    assert expected, "the sandbox's pixel-only account needs a campaign with conversions"
+    rule = {
+        "account_id": account.account_id, "name": "Tell me CPAs",
+        "scope": {"level": "campaign", "effective_statuses": ["ACTIVE", "PAUSED", "ARCHIVED", "DELETED"]},
+        "conditions": {"all": [{"metric": "cpa", "window": "last_14d", "operator": "gt", "value": 0}]},
+        "action": {"type": "notify"},
+    }  # fmt: skip
+    response = await client.post("/api/v1/automation/rules", json=rule, headers=caller.headers)
+    assert response.status == 201, await response.text()
+    rule_id = (await response.json())["id"]
+    response = await client.post(f"/api/v1/automation/rules/{rule_id}/preview", headers=caller.headers)
+    assert response.status == 200, await response.text()
+    decisions = {d["object_id"]: d for d in (await response.json())["decisions"]}
+    assert set(decisions) == set(expected)
+    for campaign_id, cpa in expected.items():
+        [check] = decisions[campaign_id]["checks"]
+        assert abs(Decimal(str(check["value"])) - cpa) < Decimal("0.01"), (check, cpa)
+    await client.delete(f"/api/v1/automation/rules/{rule_id}", headers=caller.headers)
