@@ -5,7 +5,7 @@ No code path writes these rows one at a time. Numbers arrive as text and are cas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -273,32 +273,39 @@ async def conversion_action_types_for_ingest(conn: asyncpg.Connection, *, accoun
     return types
 
 
-async def stored_actions(conn: asyncpg.Connection, *, account_id: str) -> list[asyncpg.Record]:
-    """Every stored insight row of the account with its actions, action values and current conversions."""
-    rows: list[asyncpg.Record] = await conn.fetch(
+async def stored_actions(
+    conn: asyncpg.Connection, *, account_id: str, chunk: int = 5000
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """The account's stored rows that carry any action or a conversion (the others count 0 by any rule), with their
+    actions, action values and current conversions, `chunk` rows at a time (a server-side cursor: an account's
+    history never sits in memory at once). Must run inside a transaction."""
+    cursor = await conn.cursor(
         """
         select level, object_id, date, actions, action_values, conversions, conversion_value
-        from insights_daily where account_id = $1
+        from insights_daily
+        where account_id = $1
+          and (actions <> '{}' or action_values <> '{}' or conversions <> 0 or conversion_value <> 0)
         """,
         account_id,
     )
-    return rows
+    while rows := await cursor.fetch(chunk):
+        yield rows
 
 
-async def rewrite_conversions(
-    conn: asyncpg.Connection, *, account_id: str, records: Sequence[tuple[str, str, date, str, str]]
-) -> int:
-    """Set (level, object_id, date, conversions, conversion_value) on stored rows; rows already equal are not
-    written. Must run inside a transaction. Returns the rows changed."""
-    if not records:
-        return 0
+async def stage_recounted(conn: asyncpg.Connection, *, records: Sequence[tuple[str, str, date, str, str]]) -> None:
+    """Add (level, object_id, date, conversions, conversion_value) rows to this transaction's recount table."""
     await conn.execute(
         """
-        create temporary table recounted_conversions (level text, object_id text, date date, conversions text,
-                                                      conversion_value text) on commit drop
+        create temporary table if not exists recounted_conversions (
+            level text, object_id text, date date, conversions text, conversion_value text
+        ) on commit drop
         """
     )
     await conn.copy_records_to_table("recounted_conversions", records=records)
+
+
+async def apply_recounted(conn: asyncpg.Connection, *, account_id: str) -> int:
+    """Write the staged conversions onto the stored rows (rows already equal are not written); returns rows changed."""
     status = await conn.execute(
         """
         update insights_daily d
