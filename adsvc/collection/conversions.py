@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 MAX_ACTION_TYPES = 20
@@ -63,25 +63,27 @@ LEADS = FirstOf(
 DEFAULT_PRECEDENCE = AllOf((PURCHASES, LEADS))
 
 
-def _pick(node: Node, values: Mapping[str, str]) -> list[str] | None:
-    """The values `node` counts in a row, or None when none of its types is present."""
+def _select(node: Node, present: Mapping[str, object]) -> list[str] | None:
+    """The action types `node` counts in a row with these types present, or None when none of its types is."""
     if isinstance(node, str):
-        value = values.get(node)
-        return None if value is None else [value]
+        return [node] if node in present else None
     if isinstance(node, FirstOf):
         for option in node.options:
-            picked = _pick(option, values)
-            if picked is not None:
-                return picked
+            selected = _select(option, present)
+            if selected is not None:
+                return selected
         return None
     found: list[str] = []
-    present = False
+    any_present = False
     for part in node.parts:
-        picked = _pick(part, values)
-        if picked is not None:
-            present = True
-            found.extend(picked)
-    return found if present else None
+        selected = _select(part, present)
+        if selected is not None:
+            any_present = True
+            found.extend(selected)
+    return found if any_present else None
+
+
+_SELECTIONS_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +92,34 @@ class ConversionRule:
 
     action_types: tuple[str, ...] | None
     tree: Node
+    # Which types a row counts depends only on which types it has, and an account's rows have few such sets:
+    # remembered per set, the ingest (twice per row) does a dict lookup instead of walking the tree.
+    _selections: dict[tuple[str, ...], tuple[str, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def selected(self, values: Mapping[str, object]) -> tuple[str, ...]:
+        """The action types of this row that the rule adds up."""
+        key = tuple(values)
+        selection = self._selections.get(key)
+        if selection is None:
+            selection = tuple(_select(self.tree, values) or ())
+            if len(self._selections) >= _SELECTIONS_KEPT:
+                self._selections.clear()
+            self._selections[key] = selection
+        return selection
 
     def total(self, values: Mapping[str, str]) -> str:
         """The conversions (or their value) of one row's {action_type: value} as exact decimal text."""
-        picked = _pick(self.tree, values)
-        if not picked:
+        selection = self.selected(values)
+        if not selection:
             return "0"
-        if len(picked) == 1:
-            return str(picked[0])
-        return str(sum((Decimal(str(value)) for value in picked), Decimal(0)))
+        if len(selection) == 1:
+            return str(values[selection[0]])
+        picked = [str(values[name]) for name in selection]
+        if all(value.isascii() and value.isdigit() for value in picked):
+            return str(sum(int(value) for value in picked))  # counts: whole numbers, no Decimal needed
+        return str(sum((Decimal(value) for value in picked), Decimal(0)))
 
 
 DEFAULT_RULE = ConversionRule(action_types=None, tree=DEFAULT_PRECEDENCE)
