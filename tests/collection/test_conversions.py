@@ -117,3 +117,13 @@ def test_ingest_records_count_conversions_and_value_by_the_rule():
     record = insight_record("ad", row)
     assert record[-2:] == ("3", "99.90")
     assert insight_record("ad", row, rule_for(["offsite_conversion.fb_pixel_lead"]))[-2:] == ("1", "0")
+
+
+def test_rows_with_the_same_types_are_counted_by_their_own_values():
+    rule = rule_for(["offsite_conversion.fb_pixel_purchase", "offsite_conversion.fb_pixel_lead"])
+    for purchases, leads in (("2", "1"), ("7", "0"), ("1.5", "2")):
+        row = {"offsite_conversion.fb_pixel_purchase": purchases, "offsite_conversion.fb_pixel_lead": leads}
+        assert Decimal(rule.total(row)) == Decimal(purchases) + Decimal(leads)
+    assert rule.total({"offsite_conversion.fb_pixel_lead": "4"}) == "4"
+    assert DEFAULT_RULE.selected({"lead": "1", "omni_purchase": "2"}) == ("omni_purchase", "lead")
+    assert DEFAULT_RULE.selected({"purchase": "1", "omni_purchase": "2"}) == ("omni_purchase",)
