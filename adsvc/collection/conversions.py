@@ -2,9 +2,9 @@
 
 Meta reports one purchase under several action types at once, and they overlap:
 - `omni_purchase` is every purchase, deduplicated across the website (pixel), the app, offline and Meta's own
-  shops; since Graph v13 `purchase` is the same number under its older name;
-- `offsite_conversion.fb_pixel_purchase` is the website part, seen by the pixel, and `onsite_web_purchase` names
-  the same website purchases again. Both are contained in the two above, never beside them.
+  shops; `purchase` (Ads Manager's older "Purchases") reports the same purchases, equal to it on most accounts;
+- `offsite_conversion.fb_pixel_purchase` is the website part, seen by the pixel, and `onsite_web_purchase` reports
+  website purchases again. Both are contained in the two above (equal or a subset), never beside them.
 So purchases count as the first of omni_purchase, purchase, offsite_conversion.fb_pixel_purchase,
 onsite_web_purchase present in a row; adding any two of them would count one purchase twice.
 
