@@ -378,6 +378,56 @@ def cmd_backfill(args: argparse.Namespace) -> None:
     raise SystemExit(code)
 
 
+async def _recount_conversions(settings: Settings, *, account_id: str | None) -> list[tuple[str, int]]:
+    import asyncpg
+
+    from adsvc.accounts.queries import lock_conversion_action_types
+    from adsvc.audit.queries import insert_audit_entry
+    from adsvc.collection.conversions import rule_for
+    from adsvc.collection.recount import recount_conversions
+    from adsvc.contexts import init_connection
+
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await init_connection(conn)
+        if account_id is None:
+            ids = [row["id"] for row in await conn.fetch("select id from ad_accounts order by id")]
+        else:
+            ids = [account_id]
+        done = []
+        for one in ids:
+            # per account, one transaction holding its row: no sync step writes it meanwhile
+            async with conn.transaction():
+                found, types = await lock_conversion_action_types(conn, account_id=one)
+                if not found:
+                    _fail(f"ad account {one} is not connected")
+                changed = await recount_conversions(conn, account_id=one, rule=rule_for(types))
+                if changed:
+                    await insert_audit_entry(
+                        conn,
+                        action="ad_account.recount_conversions",
+                        actor_id=None,
+                        actor_label="cli",
+                        target_type="ad_account",
+                        target_id=one,
+                        details={"conversion_action_types": types, "recounted_rows": changed},
+                    )
+            done.append((one, changed))
+        return done
+    finally:
+        await conn.close()
+
+
+def cmd_recount_conversions(args: argparse.Namespace) -> None:
+    from adsvc.collection.records import account_number
+
+    account_id = account_number(args.account) if args.account else None
+    with resolved_settings(need_redis=False) as settings:
+        done = asyncio.run(_recount_conversions(settings, account_id=account_id))
+    for one, changed in done:
+        print(f"adsvc: act_{one}: {changed:,} stored insight row(s) recounted")
+
+
 # ---- dev ---------------------------------------------------------------------------------------------------------
 
 
@@ -710,6 +760,17 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("--days", type=int, default=90, help="days back from today (default 90, at most 1110)")
     backfill.add_argument("--no-wait", action="store_true", help="queue it and return at once")
     backfill.set_defaults(func=cmd_backfill)
+
+    recount = commands.add_parser(
+        "recount-conversions",
+        help="recount stored insights' conversions by each account's conversion types",
+        description="Recount conversions and conversion_value of every stored insight row of ACCOUNT (default: "
+        "every account) from its stored actions, by the account's conversion types (the default precedence "
+        "unless set with PATCH /api/v1/ad-accounts/{id}); then the campaign list's stored rows. Run it once after "
+        "upgrading to migration 0016 (rows stored before counted purchase + lead only). Safe to re-run.",
+    )
+    recount.add_argument("account", metavar="ACCOUNT", nargs="?", help="ad account id, act_123 or 123")
+    recount.set_defaults(func=cmd_recount_conversions)
 
     add_sandbox_parser(commands)
     return parser

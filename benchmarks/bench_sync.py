@@ -69,7 +69,7 @@ from adsvc.crypto import TokenBox
 from adsvc.embedded import free_port
 from adsvc.migrations import apply_migrations
 from adsvc.sandbox import SANDBOX_ACCESS_TOKEN, SandboxConfig, SandboxData
-from adsvc.sandbox.data import CLK, IMP, LEAD, PUR, SPEND, money
+from adsvc.sandbox.data import CLK, IMP, LEAD, ONPUR, PUR, SPEND, money
 from adsvc.sandbox.faults import JobFate
 from adsvc.sandbox.graph import ReportRun
 from adsvc.settings import REPO_ROOT
@@ -123,7 +123,7 @@ def level_totals(data: SandboxData, account_id: str, level: str, window: Window)
         impressions += values[IMP]
         clicks += values[CLK]
         spend += values[SPEND]
-        conversions += values[PUR] + values[LEAD]
+        conversions += values[PUR] + values[ONPUR] + values[LEAD]
     return {
         "rows": window_rows(data, account_id, level, window),
         "impressions": impressions,

@@ -18,12 +18,14 @@ from arq import Retry
 from adsvc.accounts.queries import (
     account_by_id,
     account_ids_with_valid_tokens,
+    conversion_action_types,
     mark_insights_synced,
     mark_structure_synced,
     mark_token,
 )
 from adsvc.campaigns.queries import refresh_campaign_metrics
 from adsvc.collection import queries
+from adsvc.collection.conversions import rule_for
 from adsvc.collection.locks import SyncLock
 from adsvc.collection.plan import (
     Window,
@@ -159,13 +161,20 @@ async def _structure(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Pro
 async def _insights(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Progress, windows: list[Window]) -> None:
     pg = ctx["pg"]
     steps = insights_steps(windows)
+    # the account's rule, checked again inside each step's transaction (the setting may change meanwhile)
+    rule = rule_for(await conversion_action_types(pg, account_id=agent.account.id))
     for index, (level, window) in enumerate(steps):
         step = f"insights:{level}:{window.since}:{window.until}"
         if step in progress.finished_steps:
             continue
         rows = await _insights_rows(agent, level, window)
-        records = insight_records(level, rows)
+        records = insight_records(level, rows, rule)
         async with pg.acquire() as conn, conn.transaction():
+            types = await queries.conversion_action_types_for_ingest(conn, account_id=agent.account.id)
+            if rule.action_types != (tuple(types) if types else None):
+                # the account's setting changed (and its stored rows were recounted) since the records were made
+                rule = rule_for(types)
+                records = insight_records(level, rows, rule)
             await queries.upsert_insights(
                 conn, level=level, account_id=agent.account.id, since=window.since, until=window.until, records=records
             )

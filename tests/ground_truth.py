@@ -19,7 +19,8 @@ async def assert_matches_ground_truth(db, sandbox_state, account_id: str, since:
     for level in LEVELS:
         truth = sandbox_state.data.ground_truth_insights(account_id, level, since, until)
         stored = await db.fetch(
-            """select object_id, date, impressions, clicks, inline_link_clicks, reach, spend, actions, conversions
+            """select object_id, date, impressions, clicks, inline_link_clicks, reach, spend, actions, conversions,
+                      conversion_value
                from insights_daily where account_id = $1 and level = $2 and date between $3 and $4""",
             account_id.removeprefix("act_"),
             level,
@@ -37,7 +38,8 @@ async def assert_matches_ground_truth(db, sandbox_state, account_id: str, since:
             assert row["spend"] == expected["spend"]
             actions = {key: Decimal(value) for key, value in row["actions"].items()}
             assert actions == {key: Decimal(value) for key, value in expected["actions"].items()}, (level, expected)
-            purchases_and_leads = expected["actions"].get("purchase", 0) + expected["actions"].get("lead", 0)
-            assert row["conversions"] == purchases_and_leads
+            # every purchase and every lead, once, whichever action types the account reports them under
+            assert row["conversions"] == expected["conversions"], (level, expected)
+            assert row["conversion_value"] == expected["conversion_value"], (level, expected)
             compared += 1
     return compared

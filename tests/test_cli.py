@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import uuid
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg2
@@ -43,7 +45,18 @@ def fresh_database(stack):
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["worker"], ["migrate"], ["create-user"], ["dev"], ["backfill"], ["connect-account"], ["sandbox"]],
+    [
+        [],
+        ["serve"],
+        ["worker"],
+        ["migrate"],
+        ["create-user"],
+        ["dev"],
+        ["backfill"],
+        ["connect-account"],
+        ["sandbox"],
+        ["recount-conversions"],
+    ],
 )
 def test_every_subcommand_has_help(command):
     result = run_adsvc(*command, "--help")
@@ -127,3 +140,37 @@ def test_bad_setting_value_is_one_clear_line(stack):
                                      "SECRET_KEY": TEST_SECRET, "JWT_EXPIRATION_MINUTES": "soon"})  # fmt: skip
     assert result.returncode == 2
     assert result.stderr.strip() == "adsvc: JWT_EXPIRATION_MINUTES must be an integer, got 'soon'"
+
+
+async def test_recount_conversions_rewrites_rows_counted_by_an_older_rule(stack, db, settings):
+    from accounts.helpers import insert_account_with_objects
+    from factories import create_user
+
+    owner = await create_user(db, settings)
+    objects = await insert_account_with_objects(db, user_id=owner.id, days=3)
+    # stored as before migration 0016: pixel-only purchases counted as nothing
+    await db.execute(
+        """update insights_daily set actions = '{"offsite_conversion.fb_pixel_purchase": "3", "link_click": "9"}',
+                  action_values = '{"offsite_conversion.fb_pixel_purchase": "74.50"}', conversions = 0,
+                  conversion_value = 0
+           where account_id = $1""",
+        objects.account_id,
+    )
+    rows = await db.fetchval("select count(*) from insights_daily where account_id = $1", objects.account_id)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "adsvc", "recount-conversions", f"act_{objects.account_id}",
+        env={**os.environ, "DATABASE_URL": stack.database_url}, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
+    assert process.returncode == 0, stderr.decode()
+    assert f"act_{objects.account_id}: {rows} stored insight row(s) recounted" in stdout.decode()
+    counted = await db.fetch(
+        "select distinct conversions, conversion_value from insights_daily where account_id = $1", objects.account_id
+    )
+    assert [tuple(row) for row in counted] == [(3, Decimal("74.50"))]
+    audit = await db.fetchrow(
+        "select actor_label, details from audit_log where action = 'ad_account.recount_conversions' and target_id = $1",
+        objects.account_id,
+    )
+    assert audit["actor_label"] == "cli" and audit["details"]["recounted_rows"] == rows

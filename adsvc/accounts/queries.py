@@ -186,3 +186,35 @@ async def running_sync_count(db: Executor, *, account_id: str) -> int:
     return int(
         await db.fetchval("select count(*) from sync_runs where account_id = $1 and status = 'running'", account_id)
     )
+
+
+# ---- the account's conversion types (adsvc.collection.conversions; null = the default precedence) ---------------
+
+
+async def conversion_action_types(db: Executor, *, account_id: str) -> list[str] | None:
+    types: list[str] | None = await db.fetchval(
+        "select conversion_action_types from ad_accounts where id = $1", account_id
+    )
+    return types
+
+
+async def lock_conversion_action_types(conn: asyncpg.Connection, *, account_id: str) -> tuple[bool, list[str] | None]:
+    """The setting, the account's row locked until the transaction ends (ingest steps read it FOR SHARE, so none
+    writes rows by the old setting after a recount). Returns (account found, the setting)."""
+    row = await conn.fetchrow(
+        "select conversion_action_types from ad_accounts where id = $1 for no key update", account_id
+    )
+    if row is None:
+        return False, None
+    types: list[str] | None = row["conversion_action_types"]
+    return True, types
+
+
+async def set_conversion_action_types(
+    conn: asyncpg.Connection, *, account_id: str, action_types: list[str] | None
+) -> None:
+    await conn.execute(
+        "update ad_accounts set conversion_action_types = $2, updated_at = now() where id = $1",
+        account_id,
+        action_types,
+    )

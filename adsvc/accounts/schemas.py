@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from adsvc.collection.conversions import ACTION_TYPE_PATTERN, MAX_ACTION_TYPE_LENGTH, MAX_ACTION_TYPES
 
 SyncKind = Literal["structure", "insights", "backfill"]
 
@@ -47,9 +49,17 @@ class CampaignCountsOut(BaseModel):
     by_effective_status: dict[str, int]
 
 
+class ConversionsOut(BaseModel):
+    action_types: list[str] | None = Field(
+        description="the action types this account counts as conversions, added; null = the default precedence"
+    )
+    rule: str = Field(description="how a row's conversions are counted: `a > b` is the first present, `a + b` adds")
+
+
 class AccountDetailOut(AccountOut):
     campaigns: CampaignCountsOut
     running_syncs: int
+    conversions: ConversionsOut
 
 
 class SyncIn(BaseModel):
@@ -129,3 +139,27 @@ class InvalidateIn(BaseModel):
 class InvalidateOut(BaseModel):
     dropped_here: int
     processes_notified: int
+
+
+# ---- the account's conversion types -------------------------------------------------------------------------------
+
+ActionType = Annotated[str, Field(pattern=ACTION_TYPE_PATTERN, max_length=MAX_ACTION_TYPE_LENGTH)]
+
+
+class ConversionSettingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    conversion_action_types: list[ActionType] | None = Field(
+        min_length=1,
+        max_length=MAX_ACTION_TYPES,
+        description="Meta action types counted as this account's conversions (and their action_values as the "
+        "conversion value), added as they are: two types that count the same conversions (purchase and "
+        "offsite_conversion.fb_pixel_purchase, lead and offsite_conversion.fb_pixel_lead...) are refused. null "
+        "restores the default precedence. Stored rows are recounted from their stored actions.",
+    )
+
+
+class ConversionSettingOut(BaseModel):
+    account_id: str
+    conversions: ConversionsOut
+    changed: bool = Field(description="false when the account already had this setting (nothing was recounted)")
+    recounted_rows: int = Field(description="stored insight rows whose conversions or value changed")

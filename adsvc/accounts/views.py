@@ -19,6 +19,9 @@ from adsvc.accounts.schemas import (
     AgentCacheOut,
     CampaignCountsOut,
     ConnectAccountIn,
+    ConversionSettingIn,
+    ConversionSettingOut,
+    ConversionsOut,
     InvalidateIn,
     InvalidateOut,
     SyncIn,
@@ -28,8 +31,10 @@ from adsvc.accounts.schemas import (
     SyncRunOut,
 )
 from adsvc.audit.queries import insert_audit_entry
+from adsvc.collection.conversions import check_action_types, describe, rule_for
 from adsvc.collection.queries import runs_for_account
 from adsvc.collection.records import account_number
+from adsvc.collection.recount import recount_conversions
 from adsvc.errors import ApiError, Forbidden, NotFound, ServiceUnavailable, TooManyRequests, ValidationFailed
 from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import ErrorKind, GraphError
@@ -164,11 +169,13 @@ async def get_account(request: web.Request, account_id: str) -> web.Response:
     pg = request.app[PG]
     by_status = await queries.campaign_counts(pg, account_id=account.id)
     running = await queries.running_sync_count(pg, account_id=account.id)
+    conversion_types = await queries.conversion_action_types(pg, account_id=account.id)
     return json_response(
         AccountDetailOut(
             **_account_out(account).model_dump(),
             campaigns=CampaignCountsOut(total=sum(by_status.values()), by_effective_status=by_status),
             running_syncs=running,
+            conversions=_conversions_out(conversion_types),
         )
     )
 
@@ -270,3 +277,64 @@ async def invalidate_agents(request: web.Request, body: InvalidateIn) -> web.Res
         **audit_origin(request),
     )
     return json_response(InvalidateOut(dropped_here=dropped, processes_notified=notified))
+
+
+# ---- the account's conversion types (adsvc.collection.conversions): which action types are its conversions -------
+
+CONVERSION_SETTING_ROLES = frozenset({"owner", "manager"})
+
+
+def _conversions_out(action_types: list[str] | None) -> ConversionsOut:
+    return ConversionsOut(action_types=action_types, rule=describe(rule_for(action_types).tree))
+
+
+@routes.route(
+    "PATCH",
+    "/api/v1/ad-accounts/{account_id}",
+    name="update-ad-account",
+    summary="Set which action types are this account's conversions (null: the default precedence); its stored "
+    "insights are recounted from their stored actions at once",
+    body=ConversionSettingIn,
+    response=ConversionSettingOut,
+    errors=(403, 404),
+    path_params={"account_id": str},
+)
+async def update_account_conversions(request: web.Request, body: ConversionSettingIn, account_id: str) -> web.Response:
+    account = await _member_account(request, account_id)
+    if account.role not in CONVERSION_SETTING_ROLES:
+        raise Forbidden("only owners and managers can change what counts as a conversion")
+    types = body.conversion_action_types
+    if types is not None and (problems := check_action_types(types)):
+        raise ValidationFailed(
+            problems[0],
+            details=[
+                {"loc": ["body", "conversion_action_types"], "msg": problem, "type": "value_error"}
+                for problem in problems
+            ],
+            code="invalid_conversion_types",
+        )
+    # one transaction: the setting, every stored row recounted and the campaign list's rows, or nothing
+    async with request.app[PG].acquire() as conn, conn.transaction():
+        found, before = await queries.lock_conversion_action_types(conn, account_id=account.id)
+        if not found:
+            raise NotFound("ad account not found")
+        changed = before != types
+        recounted = 0
+        if changed:
+            await queries.set_conversion_action_types(conn, account_id=account.id, action_types=types)
+            recounted = await recount_conversions(conn, account_id=account.id, rule=rule_for(types))
+            await insert_audit_entry(
+                conn,
+                action="ad_account.conversion_types",
+                target_type="ad_account",
+                target_id=account.id,
+                before={"conversion_action_types": before},
+                after={"conversion_action_types": types},
+                details={"recounted_rows": recounted},
+                **audit_origin(request),
+            )
+    return json_response(
+        ConversionSettingOut(
+            account_id=account.id, conversions=_conversions_out(types), changed=changed, recounted_rows=recounted
+        )
+    )

@@ -51,12 +51,15 @@ class MetricsOut(BaseModel):
     impressions: int
     clicks: int
     inline_link_clicks: int
-    conversions: Decimal = Field(description="Purchases + leads")
-    conversion_value: Decimal = Field(description="Value of the purchase and lead actions (action_values)")
+    conversions: Decimal = Field(
+        description="Purchases + leads, each counted once by the account's conversion types (the default "
+        "precedence unless the account names its own; see the ad account's `conversions`)"
+    )
+    conversion_value: Decimal = Field(description="Value of those actions (action_values), by the same rule")
     ctr: Decimal | None = Field(description="Clicks per 100 impressions")
     cpc: Decimal | None
     cpm: Decimal | None
-    cpa: Decimal | None = Field(description="Spend per conversion (purchases + leads)")
+    cpa: Decimal | None = Field(description="Spend per conversion")
     roas: Decimal | None = Field(description="Conversion value per unit of spend")
 
     @classmethod

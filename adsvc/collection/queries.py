@@ -5,7 +5,7 @@ No code path writes these rows one at a time. Numbers arrive as text and are cas
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -49,17 +49,19 @@ async def upsert_insights(
             i.frequency::numeric, i.spend::numeric, i.conversions::numeric, i.conversion_value::numeric,
             i.actions::jsonb, i.action_values::jsonb
         from incoming_insights i
-        -- rows stored exactly as they arrive write nothing: ON CONFLICT would still lock (and so write) each one
+        -- rows stored exactly as they arrive write nothing: ON CONFLICT would still lock (and so write) each one;
+        -- conversions are compared too, so rows counted by an older rule are rewritten by the next sync
         where not exists (
             select 1 from insights_daily s
             where s.account_id = $1 and s.level = $2 and s.date between $3 and $4
               and s.level = i.level and s.object_id = i.object_id and s.date = i.date::date
               and (s.impressions, s.clicks, s.inline_link_clicks, s.reach, s.frequency, s.spend, s.actions,
-                   s.action_values, s.campaign_id, s.adset_id, s.ad_id)
+                   s.action_values, s.campaign_id, s.adset_id, s.ad_id, s.conversions, s.conversion_value)
                   is not distinct from
                   (i.impressions::bigint, i.clicks::bigint, i.inline_link_clicks::bigint, i.reach::bigint,
                    i.frequency::numeric(12, 6), i.spend::numeric(18, 4), i.actions::jsonb, i.action_values::jsonb,
-                   i.campaign_id, i.adset_id, i.ad_id)
+                   i.campaign_id, i.adset_id, i.ad_id, i.conversions::numeric(18, 4),
+                   i.conversion_value::numeric(18, 4))
         )
         on conflict (level, object_id, date) do update set
             account_id = excluded.account_id,
@@ -78,11 +80,12 @@ async def upsert_insights(
             action_values = excluded.action_values,
             fetched_at = now()
         where (d.impressions, d.clicks, d.inline_link_clicks, d.reach, d.frequency, d.spend, d.actions,
-               d.action_values, d.campaign_id, d.adset_id, d.ad_id)
+               d.action_values, d.campaign_id, d.adset_id, d.ad_id, d.conversions, d.conversion_value)
             is distinct from
               (excluded.impressions, excluded.clicks, excluded.inline_link_clicks, excluded.reach,
                excluded.frequency, excluded.spend, excluded.actions, excluded.action_values,
-               excluded.campaign_id, excluded.adset_id, excluded.ad_id)
+               excluded.campaign_id, excluded.adset_id, excluded.ad_id, excluded.conversions,
+               excluded.conversion_value)
         """,
         account_id,
         level,
@@ -256,3 +259,62 @@ async def run_for_job(db: Executor, *, job_id: str) -> SyncRun | None:
         job_id,
     )
     return SyncRun(**dict(row)) if row is not None else None
+
+
+# ---- conversions counted by the account's rule (adsvc.collection.conversions) ----------------------------------
+
+
+async def conversion_action_types_for_ingest(conn: asyncpg.Connection, *, account_id: str) -> list[str] | None:
+    """The account's conversion types, its row held FOR SHARE until the transaction ends: a change of the setting
+    (which recounts every stored row) waits for this ingest step, and a step that starts later reads the new value."""
+    types: list[str] | None = await conn.fetchval(
+        "select conversion_action_types from ad_accounts where id = $1 for share", account_id
+    )
+    return types
+
+
+async def stored_actions(
+    conn: asyncpg.Connection, *, account_id: str, chunk: int = 5000
+) -> AsyncIterator[list[asyncpg.Record]]:
+    """The account's stored rows that carry any action or a conversion (the others count 0 by any rule), with their
+    actions, action values and current conversions, `chunk` rows at a time (a server-side cursor: an account's
+    history never sits in memory at once). Must run inside a transaction."""
+    cursor = await conn.cursor(
+        """
+        select level, object_id, date, actions, action_values, conversions, conversion_value
+        from insights_daily
+        where account_id = $1
+          and (actions <> '{}' or action_values <> '{}' or conversions <> 0 or conversion_value <> 0)
+        """,
+        account_id,
+    )
+    while rows := await cursor.fetch(chunk):
+        yield rows
+
+
+async def stage_recounted(conn: asyncpg.Connection, *, records: Sequence[tuple[str, str, date, str, str]]) -> None:
+    """Add (level, object_id, date, conversions, conversion_value) rows to this transaction's recount table."""
+    await conn.execute(
+        """
+        create temporary table if not exists recounted_conversions (
+            level text, object_id text, date date, conversions text, conversion_value text
+        ) on commit drop
+        """
+    )
+    await conn.copy_records_to_table("recounted_conversions", records=records)
+
+
+async def apply_recounted(conn: asyncpg.Connection, *, account_id: str) -> int:
+    """Write the staged conversions onto the stored rows (rows already equal are not written); returns rows changed."""
+    status = await conn.execute(
+        """
+        update insights_daily d
+        set conversions = r.conversions::numeric, conversion_value = r.conversion_value::numeric
+        from recounted_conversions r
+        where d.level = r.level and d.object_id = r.object_id and d.date = r.date and d.account_id = $1
+          and (d.conversions, d.conversion_value)
+              is distinct from (r.conversions::numeric(18, 4), r.conversion_value::numeric(18, 4))
+        """,
+        account_id,
+    )
+    return int(status.rsplit(" ", 1)[1])

@@ -7,16 +7,13 @@ much cheaper than building Decimals in Python for hundreds of thousands of rows.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
-LEVELS = ("account", "campaign", "adset", "ad")
+from adsvc.collection.conversions import DEFAULT_RULE, ConversionRule
 
-# Purchases and leads count as conversions; Meta also reports pixel-specific duplicates of these
-# (offsite_conversion.fb_pixel_purchase), which are deliberately not added on top.
-CONVERSION_ACTION_TYPES = ("purchase", "lead")
+LEVELS = ("account", "campaign", "adset", "ad")
 
 INSIGHT_COLUMNS = (
     "level", "object_id", "date", "account_id", "campaign_id", "adset_id", "ad_id", "impressions", "clicks",
@@ -52,27 +49,21 @@ def account_number(account_id: str) -> str:
     return account_id.removeprefix("act_")
 
 
-def _actions(actions: Sequence[Mapping[str, Any]] | None) -> tuple[str, str]:
-    """The action list as a JSON object text, and the sum of its conversion types (computed here, in the worker,
-    because PostgreSQL parsing the JSON again per row was the costliest part of the upsert)."""
+def _actions(actions: Sequence[Mapping[str, Any]] | None, rule: ConversionRule) -> tuple[str, str]:
+    """The action list as a JSON object text, and its conversions by the account's rule (computed here, in the
+    worker, because PostgreSQL parsing the JSON again per row was the costliest part of the upsert)."""
     if not actions:
         return "{}", "0"
     values = {item["action_type"]: item.get("value", "0") for item in actions}
-    conversions = [values[kind] for kind in CONVERSION_ACTION_TYPES if kind in values]
-    if not conversions:
-        total = "0"
-    elif len(conversions) == 1:
-        total = str(conversions[0])
-    else:
-        total = str(sum((Decimal(str(value)) for value in conversions), Decimal(0)))
-    return orjson.dumps(values).decode(), total
+    return orjson.dumps(values).decode(), rule.total(values)
 
 
-def insight_record(level: str, row: Mapping[str, Any]) -> tuple[str | None, ...]:
-    """One API insight row (time_increment=1) as text fields in INSIGHT_COLUMNS order."""
+def insight_record(level: str, row: Mapping[str, Any], rule: ConversionRule = DEFAULT_RULE) -> tuple[str | None, ...]:
+    """One API insight row (time_increment=1) as text fields in INSIGHT_COLUMNS order; conversions and their value
+    counted by `rule` (adsvc.collection.conversions)."""
     get = row.get
-    actions, conversions = _actions(get("actions"))
-    action_values, conversion_value = _actions(get("action_values"))
+    actions, conversions = _actions(get("actions"), rule)
+    action_values, conversion_value = _actions(get("action_values"), rule)
     return (
         level,
         row[_ID_FIELD[level]],
@@ -94,10 +85,12 @@ def insight_record(level: str, row: Mapping[str, Any]) -> tuple[str | None, ...]
     )
 
 
-def insight_records(level: str, rows: Iterable[Mapping[str, Any]]) -> list[tuple[str | None, ...]]:
+def insight_records(
+    level: str, rows: Iterable[Mapping[str, Any]], rule: ConversionRule = DEFAULT_RULE
+) -> list[tuple[str | None, ...]]:
     if level not in _ID_FIELD:
         raise ValueError(f"unknown insights level {level!r}")
-    return [insight_record(level, row) for row in rows]
+    return [insight_record(level, row, rule) for row in rows]
 
 
 def object_record(kind: str, obj: Mapping[str, Any]) -> tuple[str | None, ...]:

@@ -22,34 +22,75 @@ RESTATEMENT_DAYS = 28
 # Windows Meta still returns since 2026-01-12; 7d_view and 28d_view are accepted but never answered.
 RETURNED_WINDOWS = ("1d_click", "7d_click", "28d_click", "1d_view")
 
-# Column order of every daily series; conversion columns are the restated ones.
+# Column order of every daily series; conversion columns are the restated ones. purchase is the website's (pixel)
+# purchases; onsite_purchase the purchases made on Meta itself (shops), which only "omni" accounts have.
 COLUMNS = (
     "impressions", "clicks", "inline_link_clicks", "spend", "reach", "landing_page_view",
-    "add_to_cart", "initiate_checkout", "purchase", "purchase_value", "lead",
+    "add_to_cart", "initiate_checkout", "purchase", "purchase_value", "lead", "onsite_purchase",
+    "onsite_purchase_value",
 )  # fmt: skip
-IMP, CLK, LINK, SPEND, REACH, LPV, ATC, IC, PUR, PVAL, LEAD = range(len(COLUMNS))
+IMP, CLK, LINK, SPEND, REACH, LPV, ATC, IC, PUR, PVAL, LEAD, ONPUR, ONPVAL = range(len(COLUMNS))
 RESTATED = (PUR, PVAL, LEAD)
 ADDITIVE = tuple(i for i in range(len(COLUMNS)) if i != REACH)
 
-# (action_type, column, can be view-through); Meta reports the pixel twin of each website event too.
-ACTION_TYPES = (
-    ("link_click", LINK, False),
-    ("landing_page_view", LPV, False),
-    ("add_to_cart", ATC, True),
-    ("offsite_conversion.fb_pixel_add_to_cart", ATC, True),
-    ("initiate_checkout", IC, True),
-    ("offsite_conversion.fb_pixel_initiate_checkout", IC, True),
-    ("lead", LEAD, True),
-    ("offsite_conversion.fb_pixel_lead", LEAD, True),
-    ("purchase", PUR, True),
-    ("offsite_conversion.fb_pixel_purchase", PUR, True),
-    ("omni_purchase", PUR, True),
+# How an account's purchases and leads show up among the action types, as on real accounts (see
+# adsvc.collection.conversions for what each type counts):
+# - "omni": website and on-Meta purchases, so omni_purchase = purchase = website + on-Meta, while the website-only
+#   types (offsite_conversion.fb_pixel_purchase, onsite_web_purchase) count a subset; leads as lead and their pixel
+#   twin (equal);
+# - "pixel_only": purchases and leads only under the pixel types (offsite_conversion.fb_pixel_*);
+# - "lead_forms": a lead-gen account, leads from instant forms as lead, onsite_conversion.lead_grouped and
+#   leadgen_grouped (equal), purchases as purchase, its pixel twin and omni_purchase (equal).
+CONVERSION_PROFILES = ("omni", "pixel_only", "lead_forms")
+
+# (action_type, columns added, can be view-through); Meta reports the pixel twin of each website event too.
+_FUNNEL_TYPES = (
+    ("link_click", (LINK,), False),
+    ("landing_page_view", (LPV,), False),
+    ("add_to_cart", (ATC,), True),
+    ("offsite_conversion.fb_pixel_add_to_cart", (ATC,), True),
+    ("initiate_checkout", (IC,), True),
+    ("offsite_conversion.fb_pixel_initiate_checkout", (IC,), True),
 )
-VALUE_TYPES = (
-    ("purchase", PVAL, True),
-    ("offsite_conversion.fb_pixel_purchase", PVAL, True),
-    ("omni_purchase", PVAL, True),
-)
+ACTION_TYPES: dict[str, tuple[tuple[str, tuple[int, ...], bool], ...]] = {
+    "omni": (
+        *_FUNNEL_TYPES,
+        ("lead", (LEAD,), True),
+        ("offsite_conversion.fb_pixel_lead", (LEAD,), True),
+        ("omni_purchase", (PUR, ONPUR), True),
+        ("purchase", (PUR, ONPUR), True),
+        ("offsite_conversion.fb_pixel_purchase", (PUR,), True),
+        ("onsite_web_purchase", (PUR,), True),
+    ),
+    "pixel_only": (
+        *_FUNNEL_TYPES,
+        ("offsite_conversion.fb_pixel_lead", (LEAD,), True),
+        ("offsite_conversion.fb_pixel_purchase", (PUR,), True),
+    ),
+    "lead_forms": (
+        *_FUNNEL_TYPES,
+        ("lead", (LEAD,), True),
+        ("onsite_conversion.lead_grouped", (LEAD,), True),
+        ("leadgen_grouped", (LEAD,), True),
+        ("purchase", (PUR,), True),
+        ("offsite_conversion.fb_pixel_purchase", (PUR,), True),
+        ("omni_purchase", (PUR,), True),
+    ),
+}
+VALUE_TYPES: dict[str, tuple[tuple[str, tuple[int, ...], bool], ...]] = {
+    "omni": (
+        ("omni_purchase", (PVAL, ONPVAL), True),
+        ("purchase", (PVAL, ONPVAL), True),
+        ("offsite_conversion.fb_pixel_purchase", (PVAL,), True),
+        ("onsite_web_purchase", (PVAL,), True),
+    ),
+    "pixel_only": (("offsite_conversion.fb_pixel_purchase", (PVAL,), True),),
+    "lead_forms": (
+        ("purchase", (PVAL,), True),
+        ("offsite_conversion.fb_pixel_purchase", (PVAL,), True),
+        ("omni_purchase", (PVAL,), True),
+    ),
+}
 BREAKDOWN_VALUES: dict[str, tuple[str, ...]] = {
     "age": ("18-24", "25-34", "35-44", "45-54", "55-64", "65+"),
     "gender": ("female", "male", "unknown"),
@@ -174,6 +215,7 @@ class AdAccount:
     timezone_offset_hours_utc: float
     account_status: int
     created_time: int
+    conversion_profile: str = "omni"
 
     @property
     def id(self) -> str:
@@ -305,6 +347,7 @@ class SandboxData:
             timezone_offset_hours_utc=offset.total_seconds() / 3600,
             account_status=1,
             created_time=self._instant(self.first_day - 200 - rng.randrange(400), rng.randrange(86400), tz),
+            conversion_profile=CONVERSION_PROFILES[index % len(CONVERSION_PROFILES)],
         )
         self.accounts[numeric] = account
         root = AdObject(
@@ -364,6 +407,8 @@ class SandboxData:
     ) -> AdObject:
         rng = self._rng(account.index, "campaign", c)
         objective = rng.choices(_OBJECTIVES, weights=(50, 30, 20))[0]
+        if account.conversion_profile == "lead_forms" and objective == "OUTCOME_SALES":
+            objective = "OUTCOME_LEADS"  # a lead-gen business (drawn all the same: the rest stays as it was)
         # A few fixed positions so even tiny configs hold every status and both extremes of performance.
         forced = {1: "ARCHIVED", 2: "DELETED", 3: "PAUSED"}
         status = forced.get(c) or self._status(rng, (70, 15, 10, 5))
@@ -642,8 +687,11 @@ class SandboxData:
             return Series(ad.first_day, _EMPTY_COLUMNS)
         spend_base, cpm, ctr, link_pm, lpv_pm, atc_pm, ic_pm, pur_pm, lead_pm, order_value = ad.params
         cols: list[list[int]] = [[] for _ in COLUMNS]
-        imp_c, clk_c, link_c, spend_c, reach_c, lpv_c, atc_c, ic_c, pur_c, pval_c, lead_c = cols
+        imp_c, clk_c, link_c, spend_c, reach_c, lpv_c, atc_c, ic_c, pur_c, pval_c, lead_c, onpur_c, onpval_c = cols
         day_pm, first, key = self._day_pm, self.first_day, ad.key
+        # on-Meta purchases, per mille of the website's (omni accounts only); drawn from the key, so every other
+        # column is what it was before this column existed
+        onsite_pm = 150 + mix64(key ^ 0x0E51) % 250 if self.accounts[ad.account_id].conversion_profile == "omni" else 0
         for day in range(ad.first_day, ad.last_day + 1):
             h1 = mix64(key ^ (day * _GOLDEN & _MASK64))
             h2 = mix64(h1)
@@ -667,6 +715,9 @@ class SandboxData:
             pur_c.append(purchases)
             pval_c.append(purchases * order_value * (800 + (h2 >> 40 & 1023) * 400 // 1024) // 1000)
             lead_c.append(_sround(lpv * lead_pm, 1000, h2 >> 50 & 1023))
+            onsite = _sround(purchases * onsite_pm, 1000, h1 >> 54 & 1023)
+            onpur_c.append(onsite)
+            onpval_c.append(onsite * order_value * (800 + (h2 >> 54 & 1023) * 400 // 1024) // 1000)
         return Series(ad.first_day, tuple(array("q", col) for col in cols))
 
     def _parent_series(self, obj: AdObject) -> Series:
@@ -780,7 +831,7 @@ class SandboxData:
                     continue
                 row: dict[str, Any] = self._ids(obj)
                 row["date_start"] = row["date_stop"] = date.fromordinal(day)
-                row.update(_typed_metrics(values))
+                row.update(_typed_metrics(values, account.conversion_profile))
                 rows.append(row)
         return rows
 
@@ -888,7 +939,8 @@ class SandboxData:
             row["account_currency"] = account.currency
         if "objective" in wanted and obj.objective:
             row["objective"] = obj.objective
-        metrics = _typed_metrics(values)
+        profile = account.conversion_profile
+        metrics = _typed_metrics(values, profile)
         for name in ("impressions", "clicks", "spend", "reach", "frequency", "inline_link_clicks", "cpm", "cpc",
                      "ctr", "cpp", "inline_link_click_ctr", "cost_per_inline_link_click"):  # fmt: skip
             if name in wanted and name in metrics:
@@ -896,9 +948,9 @@ class SandboxData:
         windows = query.windows
         seed = obj.key ^ (since << 24) ^ until
         if "actions" in wanted and metrics["actions"]:
-            row["actions"] = _action_list(ACTION_TYPES, values, windows, seed, as_money=False)
+            row["actions"] = _action_list(ACTION_TYPES[profile], values, windows, seed, as_money=False)
         if "action_values" in wanted and metrics["action_values"]:
-            row["action_values"] = _action_list(VALUE_TYPES, values, windows, seed, as_money=True)
+            row["action_values"] = _action_list(VALUE_TYPES[profile], values, windows, seed, as_money=True)
         spend = metrics["spend"]
         if "cost_per_action_type" in wanted and spend:
             costs = [
@@ -926,7 +978,7 @@ def hash_text(text: str) -> int:
     return value
 
 
-def _typed_metrics(values: list[int]) -> dict[str, Any]:
+def _typed_metrics(values: list[int], profile: str) -> dict[str, Any]:
     impressions, clicks, link, reach = values[IMP], values[CLK], values[LINK], values[REACH]
     spend = money(values[SPEND])
     metrics: dict[str, Any] = {
@@ -939,8 +991,13 @@ def _typed_metrics(values: list[int]) -> dict[str, Any]:
         "cpm": ratio(spend * 1000, impressions) if impressions else Decimal(0),
         "ctr": ratio(clicks * 100, impressions) if impressions else Decimal(0),
         "inline_link_click_ctr": ratio(link * 100, impressions) if impressions else Decimal(0),
-        "actions": {name: Decimal(values[col]) for name, col, _ in ACTION_TYPES if values[col]},
-        "action_values": {name: money(values[col]) for name, col, _ in VALUE_TYPES if values[col]},
+        "actions": {name: Decimal(total) for name, cols, _ in ACTION_TYPES[profile] if (total := _sum(values, cols))},
+        "action_values": {
+            name: money(total) for name, cols, _ in VALUE_TYPES[profile] if (total := _sum(values, cols))
+        },
+        # what really happened, whatever the action types: every purchase (website and on Meta) and every lead
+        "conversions": Decimal(values[PUR] + values[ONPUR] + values[LEAD]),
+        "conversion_value": money(values[PVAL] + values[ONPVAL]),
     }
     if clicks:
         metrics["cpc"] = ratio(spend, clicks)
@@ -966,18 +1023,27 @@ def attribution_split(value: int, view_through: bool, seed: int) -> dict[str, in
     }
 
 
+def _sum(values: list[int], cols: tuple[int, ...]) -> int:
+    return sum(values[col] for col in cols)
+
+
 def _action_list(
-    types: Iterable[tuple[str, int, bool]], values: list[int], windows: Sequence[str], seed: int, *, as_money: bool
+    types: Iterable[tuple[str, tuple[int, ...], bool]],
+    values: list[int],
+    windows: Sequence[str],
+    seed: int,
+    *,
+    as_money: bool,
 ) -> list[dict[str, str]]:
     fmt = (lambda v: number_string(money(v))) if as_money else str
     result = []
-    for name, col, view_through in types:
-        value = values[col]
+    for name, cols, view_through in types:
+        value = _sum(values, cols)
         if not value:
             continue
         element = {"action_type": name, "value": fmt(value)}
         if windows:
-            split = attribution_split(value, view_through, seed ^ col)
+            split = attribution_split(value, view_through, seed ^ cols[0])
             element.update({window: fmt(split[window]) for window in windows if window in split})
         result.append(element)
     return result

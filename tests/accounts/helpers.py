@@ -19,6 +19,7 @@ from factories import TEST_SECRET, TEST_TOKEN_KEY, Stack, bearer, create_user, l
 
 from adsvc.app import create_app
 from adsvc.auth.queries import User
+from adsvc.collection.conversions import DEFAULT_RULE
 from adsvc.collection.plan import account_today
 from adsvc.keys import PG
 from adsvc.sandbox import SANDBOX_ACCESS_TOKEN, SANDBOX_STATE, SandboxConfig, SandboxState, create_sandbox_app
@@ -297,7 +298,8 @@ def expect_metrics(metrics: dict[str, Any], sums: dict[str, Any]) -> None:
 
 
 async def sums_from_insights(db, campaign_id: str, since: date, until: date) -> dict[str, Any]:
-    """last_7d computed here, from the stored daily rows: conversions are purchases + leads among the actions."""
+    """last_7d computed here, from the stored daily rows: conversions counted from the actions by the default
+    precedence (adsvc.collection.conversions)."""
     rows = await db.fetch(
         """select spend, impressions, clicks, inline_link_clicks, actions, action_values from insights_daily
            where level = 'campaign' and object_id = $1 and date >= $2 and date <= $3""",
@@ -307,7 +309,7 @@ async def sums_from_insights(db, campaign_id: str, since: date, until: date) -> 
     )
 
     def conversions(values: dict[str, Any]) -> Decimal:
-        return Decimal(values.get("purchase", 0)) + Decimal(values.get("lead", 0))
+        return Decimal(DEFAULT_RULE.total({key: str(value) for key, value in values.items()}))
 
     return {
         "days": len(rows),

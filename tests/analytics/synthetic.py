@@ -54,10 +54,6 @@ async def synthetic_account(db: asyncpg.Connection, *, user_id: int, currency: s
 # ---- sandbox ground truth -------------------------------------------------------------------------------------------
 
 
-def conversions(values: dict[str, Decimal]) -> Decimal:
-    return values.get("purchase", Decimal(0)) + values.get("lead", Decimal(0))
-
-
 def sums(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Sums of sandbox ground-truth rows in the shape expect_metrics reads."""
     return {
@@ -65,8 +61,8 @@ def sums(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "impressions": sum(row["impressions"] for row in rows),
         "clicks": sum(row["clicks"] for row in rows),
         "inline_link_clicks": sum(row["inline_link_clicks"] for row in rows),
-        "conversions": sum((conversions(row["actions"]) for row in rows), Decimal(0)),
-        "conversion_value": sum((conversions(row["action_values"]) for row in rows), Decimal(0)),
+        "conversions": sum((row["conversions"] for row in rows), Decimal(0)),
+        "conversion_value": sum((row["conversion_value"] for row in rows), Decimal(0)),
     }
 
 

@@ -1,0 +1,1 @@
+alter table ad_accounts drop column conversion_action_types;
