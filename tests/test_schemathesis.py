@@ -74,9 +74,12 @@ REFUSED_ON_PURPOSE = (
     Refusal(
         "one value of the request is compared with another, or with today: until not before since (and a period of "
         "at most 1147 days; a backtest's until not after the account's today), min_budget not above max_budget; JSON "
-        "Schema cannot compare two values, so the descriptions say it",
-        r"until is before since|until is after today|spans at most|object-days|min_budget is above max_budget",
+        "Schema cannot compare two values, so the descriptions say it; two conversion action types that count the "
+        "same conversions (a family's overlapping names) are refused",
+        r"until is before since|until is after today|spans at most|object-days|min_budget is above max_budget|"
+        r"invalid_conversion_types",
         (
+            "PATCH /api/v1/ad-accounts/{account_id}",
             "GET /api/v1/analytics/dashboard",
             "GET /api/v1/analytics/performance",
             "GET /api/v1/campaigns/{campaign_id}/insights",

@@ -155,6 +155,7 @@ class ConversionSettingIn(BaseModel):
         "conversion value), added as they are: two types that count the same conversions (purchase and "
         "offsite_conversion.fb_pixel_purchase, lead and offsite_conversion.fb_pixel_lead...) are refused. null "
         "restores the default precedence. Stored rows are recounted from their stored actions.",
+        json_schema_extra={"uniqueItems": True},
     )
 
 
