@@ -48,12 +48,26 @@ def outage_of(exc: BaseException) -> str | None:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, _DATABASE_ERRORS):
+        if isinstance(current, _DATABASE_ERRORS) or _database_timeout_or_closed(current):
             return DATABASE
         if isinstance(current, _REDIS_ERRORS):
             return REDIS
         current = current.__cause__ or current.__context__
     return None
+
+
+def _database_timeout_or_closed(exc: BaseException) -> bool:
+    """A query past DB_TIMEOUT_SECONDS (asyncpg raises a bare TimeoutError for its command timeout), or one sent on a
+    connection that died after the pool handed it out: the database is not answering in time, not a bug."""
+    if isinstance(exc, asyncpg.InterfaceError):
+        return str(exc) == "connection is closed"
+    if isinstance(exc, TimeoutError):
+        traceback = exc.__traceback__
+        while traceback is not None:
+            if str(traceback.tb_frame.f_globals.get("__name__", "")).startswith("asyncpg"):
+                return True
+            traceback = traceback.tb_next
+    return False
 
 
 class OutageLog:
