@@ -34,6 +34,7 @@ from adsvc.collection.plan import (
     recent_window,
 )
 from adsvc.collection.records import OBJECT_FIELDS, insight_records, object_record
+from adsvc.collection.report_runs import StepReportRuns
 from adsvc.graph.agent import FacebookAdsAgent
 from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import ErrorKind, GraphError
@@ -121,13 +122,15 @@ def insights_params(level: str, window: Window) -> dict[str, Any]:
     return params
 
 
-async def _insights_rows(agent: FacebookAdsAgent, level: str, window: Window) -> list[dict[str, Any]]:
+async def _insights_rows(
+    agent: FacebookAdsAgent, level: str, window: Window, runs: StepReportRuns | None
+) -> list[dict[str, Any]]:
     params = insights_params(level, window)
     account = f"act_{agent.account.id}"
     if window.days <= 2:
         # a couple of days answer at once: a report run would cost a POST and polls for nothing
         return await agent.client.insights(account, params)
-    return [row async for row in agent.client.async_insights(account, params)]
+    return [row async for row in agent.client.async_insights(account, params, runs=runs)]
 
 
 async def _structure(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Progress) -> None:
@@ -163,7 +166,10 @@ async def _insights(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Prog
         step = f"insights:{level}:{window.since}:{window.until}"
         if step in progress.finished_steps:
             continue
-        rows = await _insights_rows(agent, level, window)
+        # the step's report runs outlive a throttle: the retry pages them instead of asking again
+        job_id = ctx.get("job_id")
+        runs = StepReportRuns(ctx["app_redis"], job_id, step) if job_id else None
+        rows = await _insights_rows(agent, level, window, runs)
         records = insight_records(level, rows)
         async with pg.acquire() as conn, conn.transaction():
             await queries.upsert_insights(
@@ -175,6 +181,8 @@ async def _insights(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Prog
         progress.rows += len(records)
         progress.done = (index + 1) / len(steps)
         await _step_done(ctx, progress, step)
+        if runs is not None:
+            await runs.clear()
         await _report(ctx, agent, progress)
     await mark_insights_synced(pg, account_id=agent.account.id)
 
@@ -228,6 +236,8 @@ async def _run_locked(
             pg, account_id=account_id, kind=kind, job_id=ctx.get("job_id"), since=since, until=until
         )
         agent = await ctx["agents"].get(account_id)
+        # a cached agent learns what other processes saw of the account's limits since it was created
+        await agent.client.load_shared_pacing()
         progress = Progress(
             run_id=run_id,
             finished_steps=await _finished_steps(ctx),
