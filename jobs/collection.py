@@ -7,6 +7,7 @@ account runs at a time (a Redis lease); upstream trouble reschedules the job ins
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +25,7 @@ from adsvc.accounts.queries import (
 )
 from adsvc.campaigns.queries import refresh_campaign_metrics
 from adsvc.collection import queries
-from adsvc.collection.locks import SyncLock
+from adsvc.collection.locks import LeaseLost, SyncLock
 from adsvc.collection.plan import (
     Window,
     account_today,
@@ -220,6 +221,9 @@ async def run_sync(
     try:
         async with lock.kept_alive():
             return await _run_locked(ctx, account_id, lock, kind=kind, body=body, since=since, until=until)
+    except LeaseLost:
+        log.warning("%s sync of %s stopped: its lease on the account was lost; rescheduled", kind, account_id)
+        raise Retry(defer=3 * settings.sync_retry_base_seconds) from None
     finally:
         await lock.release()
 
@@ -276,6 +280,10 @@ async def _run_locked(
     except SyncBusy as exc:
         await _finish(pg, run_id, "rescheduled", "lease_lost", str(exc))
         raise Retry(defer=3 * settings.sync_retry_base_seconds) from None
+    except asyncio.CancelledError:
+        if lock.lost:  # stopped by the lease keeper (see SyncLock.kept_alive), not by the worker
+            await _finish_if_possible(pg, run_id, "rescheduled", "lease_lost", "the account's sync lease was lost")
+        raise
     except Exception as exc:
         if (component := outage_of(exc)) is not None:
             # not the sync's fault: the worker retries the job once the dependency is back; no alert
