@@ -6,6 +6,7 @@ truth, and the account's pacing state is shared by every process."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from typing import Any
 
@@ -107,7 +108,7 @@ async def account_runs(db, account_id: str, first_run: int) -> list[Any]:
 
 def assert_never_overlapping(runs: list[Any]) -> None:
     assert all(run["finished_at"] is not None for run in runs), [dict(run) for run in runs]
-    for before, after in zip(runs, runs[1:], strict=False):
+    for before, after in itertools.pairwise(runs):
         assert before["finished_at"] <= after["started_at"], (dict(before), dict(after))
 
 
