@@ -66,9 +66,10 @@ _METRICS = ("impressions", "clicks", "inline_link_clicks", "reach", "frequency",
 # (multiples of SYNC_RETRY_BASE_SECONDS, 10 s by default: 10 s, 30 s, 1 min, 2 min, 5 min, 10 min).
 RETRY_LADDER = (1, 3, 6, 12, 30, 60)
 # Tries include waits for another sync of the same account (a backfill can hold it for a long while), so allow many;
-# the waits grow to at most 5 minutes each.
+# the waits double from SYNC_RETRY_BASE_SECONDS up to 32 times it, and at most 5 minutes each.
 SYNC_MAX_TRIES = 50
 BUSY_WAIT_MAX_SECONDS = 300.0
+BUSY_WAIT_MAX_DOUBLINGS = 5
 
 
 class SyncBusy(Exception):
@@ -215,7 +216,9 @@ async def run_sync(
     lock = SyncLock(ctx["app_redis"], account_id, lease_seconds=settings.sync_lock_seconds, holder=ctx.get("job_id"))
     if not await lock.acquire():
         attempt = int(ctx.get("job_try", 1))
-        wait = min(BUSY_WAIT_MAX_SECONDS, settings.sync_retry_base_seconds * 2 ** min(attempt - 1, 10))
+        wait = min(
+            BUSY_WAIT_MAX_SECONDS, settings.sync_retry_base_seconds * 2 ** min(attempt - 1, BUSY_WAIT_MAX_DOUBLINGS)
+        )
         log.info("%s sync of %s deferred %.0f s: another sync holds the account", kind, account_id, wait)
         raise Retry(defer=wait)
     try:

@@ -366,14 +366,18 @@ class GraphClient:
             if self.shared_pacing.wants(state):
                 await self.shared_pacing.publish(state)
 
-    async def _pace(self, *, insights: bool) -> None:
+    def pace_delay(self, *, insights: bool = True) -> float:
+        """Seconds the next call would wait, given the usage seen and any throttle still on."""
         if self.pacer is None:
-            return
+            return 0.0
         now = self._clock()
         delay = self.pacer.delay(self.usage, now=now)
         if insights:
             delay = max(delay, self.pacer.delay(self.insights_usage, now=now, insights=True))
-        delay = max(delay, self.throttled_until - now)
+        return max(delay, self.throttled_until - now)
+
+    async def _pace(self, *, insights: bool) -> None:
+        delay = self.pace_delay(insights=insights)
         if delay <= 0:
             return
         pct = max(self.usage.max_pct, self.insights_usage.insights_pct or 0.0)
@@ -503,7 +507,10 @@ class GraphClient:
             raise
         failure = answer.error
         if failure is not None and failure.kind is ErrorKind.THROTTLE:
-            self._throttled(failure.retry_after or 0.0)
+            # the usage the throttle came with can ask for longer than its code's estimate (100%, no ETA): say so,
+            # so whoever reschedules comes back once, when the pacing will let the call go
+            failure.retry_after = max(failure.retry_after or 0.0, self.pace_delay(insights=insights))
+            self._throttled(failure.retry_after)
         await self._share_pacing()
         if failure is None:
             if breaker is not None:

@@ -571,9 +571,10 @@ async def test_a_throttle_without_eta_is_estimated_and_scaled_like_pacing(
     await set_faults(session, sandbox, {"throttle_rate": 1.0, "throttle_codes": [17], "throttle_eta": False})
     with pytest.raises(GraphError) as throttled:
         await client.validate()
-    # 17 without an ETA: the quota block estimate (300 s), scaled like every pacing wait
-    assert throttled.value.kind is ErrorKind.THROTTLE and throttled.value.retry_after == pytest.approx(3.0)
-    assert client.throttled_until == pytest.approx(fake_time.now + 3.0)
+    # 17 without an ETA, its usage headers at 100%: the longer of the quota block (300 s) and the full budget's
+    # estimate (900 s), scaled like every pacing wait
+    assert throttled.value.kind is ErrorKind.THROTTLE and throttled.value.retry_after == pytest.approx(9.0)
+    assert client.throttled_until == pytest.approx(fake_time.now + 9.0)
     with pytest.raises(CircuitOpen):
         await client.validate()
 
