@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sys
 import time
 from typing import Any
 
@@ -33,6 +34,31 @@ from jobs.runtime import AdsvcWorker
 from jobs.worker import WorkerSettings
 
 LEASE_SECONDS = 3
+# another OS process on the same PostgreSQL and Redis: builds its own agent for the account and says what happened
+OTHER_PROCESS = """
+import asyncio, sys
+import aiohttp
+from redis.asyncio import Redis
+from adsvc.contexts import create_agent_cache, create_pg_pool
+from adsvc.graph.breaker import BreakerRegistry, CircuitOpen
+from adsvc.settings import Settings
+
+async def main():
+    settings = Settings.from_env()
+    pg, redis = await create_pg_pool(settings), Redis.from_url(settings.redis_url)
+    async with aiohttp.ClientSession() as session:
+        cache = create_agent_cache(settings, pg=pg, session=session, breakers=BreakerRegistry(), ttl_seconds=60,
+                                   metrics=None, interactive=False, redis=redis)
+        try:
+            await cache.get(sys.argv[1])
+            print("called Meta")
+        except CircuitOpen as exc:
+            print(f"refused {exc.retry_after:.0f}")
+    await redis.aclose()
+    await pg.close()
+
+asyncio.run(main())
+"""
 FAST = {
     "GRAPH_POLL_INITIAL_SECONDS": "0.01",
     "GRAPH_POLL_MAX_SECONDS": "0.05",
@@ -182,8 +208,8 @@ async def test_a_throttle_mid_step_resumes_the_step_instead_of_restarting_it(
 async def test_a_throttle_seen_by_one_process_holds_back_a_new_agent_elsewhere(
     aiohttp_client, db, stack, graph_sandbox, worker_env
 ):
-    """Two agent caches with their own breakers, as two processes have: what the first learnt reaches the second
-    through Redis, and survives the first re-creating its agent."""
+    """Agent caches with their own breakers, as processes have (and a real second OS process): what the first learnt
+    reaches the others through Redis, and survives the first re-creating its agent."""
     settings = make_settings(stack, facebook_graph_url=worker_env["FACEBOOK_GRAPH_URL"])
     client = await aiohttp_client(create_app(settings))
     state = graph_sandbox.app[SANDBOX_STATE]
@@ -232,6 +258,12 @@ async def test_a_throttle_seen_by_one_process_holds_back_a_new_agent_elsewhere(
             with pytest.raises(CircuitOpen) as refused:
                 await cache.get(account.account_id)
             assert refused.value.retry_after > 0
+        process_ = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", OTHER_PROCESS, account.account_id, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        async with asyncio.timeout(60):
+            out, _ = await process_.communicate()
+        assert out.decode().startswith("refused"), out
         assert state.stats.graph_calls == calls
         assert await redis.ttl(PACING_PREFIX + account.account_id) >= until - time.time() - 1
     finally:
