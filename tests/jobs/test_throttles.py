@@ -26,7 +26,7 @@ from adsvc.contexts import create_agent_cache, create_pg_pool
 from adsvc.embedded import free_port
 from adsvc.graph.breaker import BreakerRegistry, CircuitOpen
 from adsvc.graph.errors import ErrorKind, GraphError
-from adsvc.graph.pacing import PACING_PREFIX
+from adsvc.graph.pacing import PACING_PREFIX, PacingState, SharedPacing
 from adsvc.graph.usage import Usage
 from adsvc.keys import ARQ
 from adsvc.sandbox import SANDBOX_ACCESS_TOKEN, SANDBOX_STATE, FaultProfile
@@ -331,4 +331,20 @@ async def test_a_sync_that_cannot_renew_its_lease_stops_while_the_lease_still_ho
         assert await redis.get(lock.key) == b"job-a"
     finally:
         await unreachable.aclose()
+        await redis.aclose()
+
+
+async def test_a_process_that_has_not_met_the_throttle_cannot_erase_it(stack):
+    redis = Redis.from_url(stack.redis_url)
+    try:
+        throttled, unaware = SharedPacing(redis, "act_42"), SharedPacing(redis, "act_42")
+        until = time.time() + 120
+        await throttled.publish(PacingState(Usage(account_pct=100, present=True), Usage(), throttled_until=until))
+        await unaware.publish(PacingState(Usage(account_pct=20, present=True), Usage()))
+        state = await SharedPacing(redis, "act_42").load()
+        assert state is not None
+        assert state.usage.account_pct == 20  # the latest usage seen
+        assert state.throttled_until == pytest.approx(until)  # but the throttle stands
+        assert 120 <= await redis.ttl(PACING_PREFIX + "42") <= 900
+    finally:
         await redis.aclose()
