@@ -120,7 +120,9 @@ def create_agent_cache(
     ttl_seconds: float,
     metrics: Metrics | None,
     interactive: bool,
+    redis: Redis | None = None,
 ) -> AgentCache[FacebookAdsAgent]:
+    """With `redis`, agents share their account's pacing state with every other process."""
     factory = AgentFactory(
         settings,
         pg=pg,
@@ -128,6 +130,7 @@ def create_agent_cache(
         session=session,
         breakers=breakers,
         interactive=interactive,
+        redis=redis,
     )
     return AgentCache(ttl_seconds=ttl_seconds, create=factory, observer=metrics)
 
@@ -182,6 +185,7 @@ async def agents_ctx(app: web.Application) -> AsyncIterator[None]:
         ttl_seconds=settings.agent_cache_ttl_seconds,
         metrics=app[METRICS],
         interactive=True,
+        redis=app[REDIS],
     )
     app[AGENTS] = cache
     app[METRICS].watch(

@@ -161,6 +161,7 @@ class Settings:
     graph_stuck_job_seconds: float = 300.0
     graph_job_timeout_seconds: float = 3600.0
     graph_pacing_time_scale: float = 1.0
+    graph_max_pace_wait_seconds: float = 60.0
     insights_lookback_days: int = 28
     structure_sync_minutes: int = 30
     sync_lock_seconds: int = 120
@@ -228,6 +229,7 @@ class Settings:
             graph_stuck_job_seconds=_float(env, "GRAPH_STUCK_JOB_SECONDS", 300.0),
             graph_job_timeout_seconds=_float(env, "GRAPH_JOB_TIMEOUT_SECONDS", 3600.0),
             graph_pacing_time_scale=_float(env, "GRAPH_PACING_TIME_SCALE", 1.0),
+            graph_max_pace_wait_seconds=_float(env, "GRAPH_MAX_PACE_WAIT_SECONDS", 60.0),
             insights_lookback_days=_int(env, "INSIGHTS_LOOKBACK_DAYS", 28),
             structure_sync_minutes=_int(env, "STRUCTURE_SYNC_MINUTES", 30),
             sync_lock_seconds=_int(env, "SYNC_LOCK_SECONDS", 120),
@@ -320,6 +322,7 @@ class Settings:
         _positive("GRAPH_JOB_TIMEOUT_SECONDS", self.graph_job_timeout_seconds)
         if self.graph_pacing_time_scale < 0:
             raise ConfigError("GRAPH_PACING_TIME_SCALE must not be negative")
+        _positive("GRAPH_MAX_PACE_WAIT_SECONDS", self.graph_max_pace_wait_seconds)
         if not 1 <= self.insights_lookback_days <= 90:
             raise ConfigError("INSIGHTS_LOOKBACK_DAYS must be between 1 and 90")
         if not 1 <= self.structure_sync_minutes <= 60:

@@ -7,6 +7,7 @@ account runs at a time (a Redis lease); upstream trouble reschedules the job ins
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,7 @@ from adsvc.accounts.queries import (
 from adsvc.campaigns.queries import refresh_campaign_metrics
 from adsvc.collection import queries
 from adsvc.collection.conversions import rule_for
-from adsvc.collection.locks import SyncLock
+from adsvc.collection.locks import LeaseLost, SyncLock
 from adsvc.collection.plan import (
     Window,
     account_today,
@@ -36,6 +37,7 @@ from adsvc.collection.plan import (
     recent_window,
 )
 from adsvc.collection.records import OBJECT_FIELDS, insight_records, object_record
+from adsvc.collection.report_runs import StepReportRuns
 from adsvc.graph.agent import FacebookAdsAgent
 from adsvc.graph.breaker import CircuitOpen
 from adsvc.graph.errors import ErrorKind, GraphError
@@ -66,9 +68,10 @@ _METRICS = ("impressions", "clicks", "inline_link_clicks", "reach", "frequency",
 # (multiples of SYNC_RETRY_BASE_SECONDS, 10 s by default: 10 s, 30 s, 1 min, 2 min, 5 min, 10 min).
 RETRY_LADDER = (1, 3, 6, 12, 30, 60)
 # Tries include waits for another sync of the same account (a backfill can hold it for a long while), so allow many;
-# the waits grow to at most 5 minutes each.
+# the waits double from SYNC_RETRY_BASE_SECONDS up to 32 times it, and at most 5 minutes each.
 SYNC_MAX_TRIES = 50
 BUSY_WAIT_MAX_SECONDS = 300.0
+BUSY_WAIT_MAX_DOUBLINGS = 5
 
 
 class SyncBusy(Exception):
@@ -123,13 +126,15 @@ def insights_params(level: str, window: Window) -> dict[str, Any]:
     return params
 
 
-async def _insights_rows(agent: FacebookAdsAgent, level: str, window: Window) -> list[dict[str, Any]]:
+async def _insights_rows(
+    agent: FacebookAdsAgent, level: str, window: Window, runs: StepReportRuns | None
+) -> list[dict[str, Any]]:
     params = insights_params(level, window)
     account = f"act_{agent.account.id}"
     if window.days <= 2:
         # a couple of days answer at once: a report run would cost a POST and polls for nothing
         return await agent.client.insights(account, params)
-    return [row async for row in agent.client.async_insights(account, params)]
+    return [row async for row in agent.client.async_insights(account, params, runs=runs)]
 
 
 async def _structure(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Progress) -> None:
@@ -167,7 +172,10 @@ async def _insights(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Prog
         step = f"insights:{level}:{window.since}:{window.until}"
         if step in progress.finished_steps:
             continue
-        rows = await _insights_rows(agent, level, window)
+        # the step's report runs outlive a throttle: the retry pages them instead of asking again
+        job_id = ctx.get("job_id")
+        runs = StepReportRuns(ctx["app_redis"], job_id, step) if job_id else None
+        rows = await _insights_rows(agent, level, window, runs)
         records = insight_records(level, rows, rule)
         async with pg.acquire() as conn, conn.transaction():
             types = await queries.conversion_action_types_for_ingest(conn, account_id=agent.account.id)
@@ -184,6 +192,8 @@ async def _insights(ctx: dict[str, Any], agent: FacebookAdsAgent, progress: Prog
         progress.rows += len(records)
         progress.done = (index + 1) / len(steps)
         await _step_done(ctx, progress, step)
+        if runs is not None:
+            await runs.clear()
         await _report(ctx, agent, progress)
     await mark_insights_synced(pg, account_id=agent.account.id)
 
@@ -215,12 +225,17 @@ async def run_sync(
     lock = SyncLock(ctx["app_redis"], account_id, lease_seconds=settings.sync_lock_seconds, holder=ctx.get("job_id"))
     if not await lock.acquire():
         attempt = int(ctx.get("job_try", 1))
-        wait = min(BUSY_WAIT_MAX_SECONDS, settings.sync_retry_base_seconds * 2 ** min(attempt - 1, 10))
+        wait = min(
+            BUSY_WAIT_MAX_SECONDS, settings.sync_retry_base_seconds * 2 ** min(attempt - 1, BUSY_WAIT_MAX_DOUBLINGS)
+        )
         log.info("%s sync of %s deferred %.0f s: another sync holds the account", kind, account_id, wait)
         raise Retry(defer=wait)
     try:
         async with lock.kept_alive():
             return await _run_locked(ctx, account_id, lock, kind=kind, body=body, since=since, until=until)
+    except LeaseLost:
+        log.warning("%s sync of %s stopped: its lease on the account was lost; rescheduled", kind, account_id)
+        raise Retry(defer=3 * settings.sync_retry_base_seconds) from None
     finally:
         await lock.release()
 
@@ -237,6 +252,8 @@ async def _run_locked(
             pg, account_id=account_id, kind=kind, job_id=ctx.get("job_id"), since=since, until=until
         )
         agent = await ctx["agents"].get(account_id)
+        # a cached agent learns what other processes saw of the account's limits since it was created
+        await agent.client.load_shared_pacing()
         progress = Progress(
             run_id=run_id,
             finished_steps=await _finished_steps(ctx),
@@ -275,6 +292,10 @@ async def _run_locked(
     except SyncBusy as exc:
         await _finish(pg, run_id, "rescheduled", "lease_lost", str(exc))
         raise Retry(defer=3 * settings.sync_retry_base_seconds) from None
+    except asyncio.CancelledError:
+        if lock.lost:  # stopped by the lease keeper (see SyncLock.kept_alive), not by the worker
+            await _finish_if_possible(pg, run_id, "rescheduled", "lease_lost", "the account's sync lease was lost")
+        raise
     except Exception as exc:
         if (component := outage_of(exc)) is not None:
             # not the sync's fault: the worker retries the job once the dependency is back; no alert

@@ -43,6 +43,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         ttl_seconds=settings.worker_agent_cache_ttl_seconds,
         metrics=None,
         interactive=False,
+        redis=ctx["app_redis"],
     )
     ctx["pubsub_redis"] = create_pubsub_redis(settings)
     ctx["invalidation_listener"] = asyncio.ensure_future(

@@ -6,6 +6,7 @@ import logging
 
 import aiohttp
 import asyncpg
+from redis.asyncio import Redis
 
 from adsvc.accounts.queries import account_token, mark_token
 from adsvc.crypto import TokenBox, TokenUnreadable
@@ -30,6 +31,7 @@ class AgentFactory:
         session: aiohttp.ClientSession,
         breakers: BreakerRegistry,
         interactive: bool,
+        redis: Redis | None = None,
     ) -> None:
         self._settings = settings
         self._pg = pg
@@ -37,6 +39,7 @@ class AgentFactory:
         self._session = session
         self._breakers = breakers
         self._interactive = interactive
+        self._redis = redis
 
     async def __call__(self, account_id: str) -> FacebookAdsAgent:
         ciphertext = await account_token(self._pg, account_id=account_id)
@@ -55,6 +58,7 @@ class AgentFactory:
                 account_id=account_id,
                 access_token=token,
                 interactive=self._interactive,
+                redis=self._redis,
             )
         except GraphError as exc:
             if exc.kind is ErrorKind.AUTH:

@@ -196,11 +196,12 @@ async def record_progress(
 async def finish_run(
     db: Executor, *, run_id: int, status: str, error_kind: str | None = None, error: str | None = None
 ) -> None:
+    """A run's end is written once: a run a later one already marked abandoned keeps that end."""
     await db.execute(
         """
         update sync_runs set status = $2, error_kind = $3, error = $4, finished_at = now(), heartbeat_at = now(),
                              progress = case when $2 = 'succeeded' then 1 else progress end
-        where id = $1
+        where id = $1 and status = 'running'
         """,
         run_id,
         status,

@@ -8,10 +8,12 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import aiohttp
+from redis.asyncio import Redis
 
 from adsvc.accounts.queries import AccountInfo
 from adsvc.graph.breaker import BreakerRegistry
 from adsvc.graph.client import GraphClient
+from adsvc.graph.pacing import SharedPacing
 from adsvc.graph.usage import Pacer
 from adsvc.settings import Settings
 
@@ -58,9 +60,11 @@ def graph_client(
     account_id: str,
     access_token: str,
     interactive: bool = False,
+    redis: Redis | None = None,
 ) -> GraphClient:
     """A client with the settings' limits; `interactive` (a web request waiting) fails fast instead of waiting out
-    backoffs and pacing, which workers can afford."""
+    backoffs and pacing, which workers can afford up to GRAPH_MAX_PACE_WAIT_SECONDS: a longer wait raises THROTTLE
+    so the sync gives the account back and is rescheduled. With `redis`, the account's pacing state is shared."""
     # a web request cannot wait out backoffs or pacing: one retry, short timeouts, a bounded pace
     limits: dict[str, Any] = (
         {"max_retries": 1, "retry_max_seconds": 2.0, "request_timeout": 20.0, "max_pace_wait": 5.0}
@@ -71,6 +75,7 @@ def graph_client(
             "poll_max": settings.graph_poll_max_seconds,
             "stuck_job_timeout": settings.graph_stuck_job_seconds,
             "job_timeout": settings.graph_job_timeout_seconds,
+            "max_pace_wait": settings.graph_max_pace_wait_seconds,
         }
     )
     return GraphClient(
@@ -82,6 +87,7 @@ def graph_client(
         breaker=breakers.get(UPSTREAM, account_id),
         pacer=Pacer(time_scale=settings.graph_pacing_time_scale),
         page_size=settings.graph_page_size,
+        shared_pacing=SharedPacing(redis, account_id) if redis is not None else None,
         **limits,
     )
 
@@ -94,8 +100,10 @@ async def create_agent(
     account_id: str,
     access_token: str,
     interactive: bool = False,
+    redis: Redis | None = None,
 ) -> FacebookAdsAgent:
-    """Validate the token against the account with one Graph call; raises GraphError when Meta refuses."""
+    """Validate the token against the account with one Graph call; raises GraphError when Meta refuses (and
+    CircuitOpen when the account's shared pacing state says it is throttled)."""
     client = graph_client(
         settings,
         session=session,
@@ -103,6 +111,8 @@ async def create_agent(
         account_id=account_id,
         access_token=access_token,
         interactive=interactive,
+        redis=redis,
     )
+    await client.load_shared_pacing()
     raw = await client.validate()
     return FacebookAdsAgent(account=account_info(raw), client=client)

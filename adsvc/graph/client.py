@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import urlencode
 
 import aiohttp
@@ -26,6 +26,7 @@ from yarl import URL
 
 from adsvc.graph.breaker import BreakerState, CircuitBreaker
 from adsvc.graph.errors import DEFAULT_THROTTLE_SECONDS, REPORT_NOT_READY, ErrorKind, GraphError, classify, redact
+from adsvc.graph.pacing import PacingState, SharedPacing
 from adsvc.graph.usage import Pacer, Usage, lower_headers, parse_usage
 
 log = logging.getLogger("adsvc.graph")
@@ -63,6 +64,21 @@ RETRY_EXCEPTIONS: Final[frozenset[type[Exception]]] = frozenset(
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
+
+
+class ReportRunMemory(Protocol):
+    """Where a caller keeps the report runs it started, so a retry of its work reuses them instead of asking again."""
+
+    async def recall(self, key: str) -> str | None: ...
+    async def remember(self, key: str, run_id: str) -> None: ...
+    async def forget(self, key: str) -> None: ...
+
+
+def report_key(params: Mapping[str, Any]) -> str:
+    """A stable name for the report a set of insights parameters asks for (the same question, the same key)."""
+    encoded = encode_params(params, post=True)
+    canonical = json.dumps(sorted(encoded.items()), separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def act(account_id: str) -> str:
@@ -238,8 +254,10 @@ class GraphClient:
         max_report_runs: int = 64,
         max_pace_wait: float | None = None,
         default_throttle_seconds: float = DEFAULT_THROTTLE_SECONDS,
+        shared_pacing: SharedPacing | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = time.monotonic,
+        wall: Clock = time.time,
     ) -> None:
         self.account_id = account_id.removeprefix("act_") if account_id else None
         self.version = version
@@ -263,6 +281,8 @@ class GraphClient:
         self._default_throttle = default_throttle_seconds
         self._sleep = sleep
         self._clock = clock
+        self._wall = wall
+        self.shared_pacing = shared_pacing
         # The one place auth is injected: a header (so the token never sits in a URL) plus the proof as a parameter.
         self._headers = {"Authorization": f"Bearer {access_token}"}
         self._auth_query: dict[str, str] = {}
@@ -274,8 +294,11 @@ class GraphClient:
         self.calls = 0
         self.retries = 0
         self.report_runs = 0
+        self.resumed_report_runs = 0
         self.usage = Usage()
         self.insights_usage = Usage()
+        # when the last throttle Meta answered with (or another process saw) lifts, on our clock
+        self.throttled_until = 0.0
 
     def __repr__(self) -> str:
         return f"GraphClient(account_id={self.account_id!r}, base_url={str(self._base)!r}, version={self.version!r})"
@@ -302,13 +325,59 @@ class GraphClient:
             if usage.insights_pct is not None:
                 self.insights_usage = usage
 
-    async def _pace(self, *, insights: bool) -> None:
+    def _throttled(self, seconds: float) -> None:
+        self.throttled_until = max(self.throttled_until, self._clock() + max(0.0, seconds))
+
+    # ---- the pacing state every process of the account shares ----------------------------------------------------
+
+    def pacing_state(self) -> PacingState:
+        """What this client knows about the account's budgets, in wall-clock time."""
+        offset = self._wall() - self._clock()
+
+        def on_wall(usage: Usage) -> Usage:
+            return dataclasses.replace(usage, observed_at=usage.observed_at + offset) if usage.present else usage
+
+        until = self.throttled_until + offset if self.throttled_until > self._clock() else 0.0
+        return PacingState(
+            usage=on_wall(self.usage), insights_usage=on_wall(self.insights_usage), throttled_until=until
+        )
+
+    def adopt(self, state: PacingState) -> None:
+        """Take what another agent or process saw, where it is newer than what this client saw itself."""
+        offset = self._clock() - self._wall()
+        for name in ("usage", "insights_usage"):
+            theirs: Usage = getattr(state, name)
+            if theirs.present and theirs.observed_at + offset > getattr(self, name).observed_at:
+                setattr(self, name, dataclasses.replace(theirs, observed_at=theirs.observed_at + offset))
+        remaining = state.throttled_until - self._wall()
+        if remaining > 0:
+            self._throttled(remaining)
+            if self.breaker is not None:
+                self.breaker.record_throttle(remaining)
+
+    async def load_shared_pacing(self) -> None:
+        """Adopt the account's shared pacing state (when the agent is created and when a sync starts)."""
+        if self.shared_pacing is not None and (state := await self.shared_pacing.load()) is not None:
+            self.adopt(state)
+
+    async def _share_pacing(self) -> None:
+        if self.shared_pacing is not None:
+            state = self.pacing_state()
+            if self.shared_pacing.wants(state):
+                await self.shared_pacing.publish(state)
+
+    def pace_delay(self, *, insights: bool = True) -> float:
+        """Seconds the next call would wait, given the usage seen and any throttle still on."""
         if self.pacer is None:
-            return
+            return 0.0
         now = self._clock()
         delay = self.pacer.delay(self.usage, now=now)
         if insights:
             delay = max(delay, self.pacer.delay(self.insights_usage, now=now, insights=True))
+        return max(delay, self.throttled_until - now)
+
+    async def _pace(self, *, insights: bool) -> None:
+        delay = self.pace_delay(insights=insights)
         if delay <= 0:
             return
         pct = max(self.usage.max_pct, self.insights_usage.insights_pct or 0.0)
@@ -340,7 +409,7 @@ class GraphClient:
         return _Answer(status, payload, None)
 
     def _classify(self, status: int, body: str, headers: Mapping[str, str]) -> GraphError:
-        return classify(
+        error = classify(
             status,
             body,
             headers,
@@ -348,6 +417,11 @@ class GraphClient:
             secrets=self._secrets,
             default_throttle_seconds=self._default_throttle,
         )
+        if error.kind is ErrorKind.THROTTLE and error.retry_after is not None and self.pacer is not None:
+            if parse_usage(headers, account_id=self.account_id).eta_seconds <= 0:
+                # Meta did not say when access comes back: the wait is our estimate, scaled like every pacing wait
+                error.retry_after = self.pacer.estimated_wait(error.retry_after)
+        return error
 
     async def _send(
         self,
@@ -432,6 +506,12 @@ class GraphClient:
                 breaker.release_probe()
             raise
         failure = answer.error
+        if failure is not None and failure.kind is ErrorKind.THROTTLE:
+            # the usage the throttle came with can ask for longer than its code's estimate (100%, no ETA): say so,
+            # so whoever reschedules comes back once, when the pacing will let the call go
+            failure.retry_after = max(failure.retry_after or 0.0, self.pace_delay(insights=insights))
+            self._throttled(failure.retry_after)
+        await self._share_pacing()
         if failure is None:
             if breaker is not None:
                 breaker.record_success()
@@ -566,8 +646,10 @@ class GraphClient:
         if status >= 400 or (isinstance(body, dict) and "error" in body):
             text = raw if isinstance(raw, str) else json.dumps(raw)
             error = self._classify(status, text, headers)
-            if error.kind is ErrorKind.THROTTLE and self.breaker is not None:
-                self.breaker.record_throttle(error.retry_after or 0.0)
+            if error.kind is ErrorKind.THROTTLE:
+                self._throttled(error.retry_after or 0.0)
+                if self.breaker is not None:
+                    self.breaker.record_throttle(error.retry_after or 0.0)
             body = None
         return BatchResult(request, status, body, error, usage)
 
@@ -636,6 +718,7 @@ class GraphClient:
         *,
         split_on_failure: bool = True,
         page_size: int | None = None,
+        runs: ReportRunMemory | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         """Insights through async report runs, yielding rows job by job (each job's rows only once it completed).
 
@@ -644,19 +727,22 @@ class GraphClient:
         campaign, ad set, ad; never below the requested level) by listing the children that have data and
         filtering on their ids, bisecting the list. Rows of a job are yielded only after all its pages are read, so
         a split never yields a row twice.
+
+        With `runs`, every report run started is remembered under its parameters: run again (a retry after a
+        throttle), the same question reuses the run Meta already has (polled, then paged) instead of a new POST.
         """
         object_id = act(account_id or self.account_id or "")
         if object_id == "act_":
             raise ValueError("async_insights needs an ad account id")
         pending: deque[_Job] = deque([_Job(dict(params))])
-        runs = 0
+        started = 0
         while pending:
             job = pending.popleft()
-            runs += 1
-            if runs > self._max_report_runs:
+            started += 1
+            if started > self._max_report_runs:
                 raise GraphError(ErrorKind.PERMANENT, f"gave up after {self._max_report_runs} report runs")
             try:
-                rows = await self._report(object_id, job.params, page_size)
+                rows = await self._report(object_id, job.params, page_size, runs)
             except _ReportProblem as problem:
                 if not split_on_failure:
                     raise problem.error from None
@@ -669,7 +755,42 @@ class GraphClient:
             for row in rows:
                 yield row
 
-    async def _report(self, object_id: str, params: Mapping[str, Any], page_size: int | None) -> list[dict[str, Any]]:
+    async def _report(
+        self, object_id: str, params: Mapping[str, Any], page_size: int | None, runs: ReportRunMemory | None = None
+    ) -> list[dict[str, Any]]:
+        key = report_key(params) if runs is not None else ""
+        try:
+            run_id = await self._resume_run(key, runs)
+            if run_id is None:
+                run_id = await self._start_run(object_id, params)
+                if runs is not None:
+                    await runs.remember(key, run_id)
+                await self._wait_for_run(run_id)
+            return await self._results(run_id, page_size)
+        except _ReportProblem:
+            if runs is not None:
+                await runs.forget(key)  # a failed or stuck run is never reused; the split asks anew
+            raise
+
+    async def _resume_run(self, key: str, runs: ReportRunMemory | None) -> str | None:
+        """The remembered run for `key`, once it completed; None when there is none or Meta no longer has it."""
+        run_id = await runs.recall(key) if runs is not None else None
+        if run_id is None or runs is None:
+            return None
+        try:
+            await self._wait_for_run(run_id)
+        except GraphError as error:
+            if error.kind is not ErrorKind.PERMANENT:
+                raise
+            # expired or unknown (100/33): results are gone, ask again
+            log.info("graph report run %s cannot be reused (%s); starting a new one", run_id, error)
+            await runs.forget(key)
+            return None
+        self.resumed_report_runs += 1
+        log.info("graph report run %s resumed", run_id)
+        return run_id
+
+    async def _start_run(self, object_id: str, params: Mapping[str, Any]) -> str:
         if self.pacer is not None and not self.pacer.may_start_async_job(self.insights_usage):
             # _call's pacing holds the POST back for as long as the insights curve asks at this percentage.
             log.info("graph insights throttle at %.0f%%: new report run held back", self.insights_usage.insights_pct)
@@ -690,7 +811,9 @@ class GraphClient:
         if not run_id:
             raise GraphError(ErrorKind.TRANSIENT, "report run creation answered without report_run_id")
         self.report_runs += 1
-        await self._wait_for_run(run_id)
+        return run_id
+
+    async def _results(self, run_id: str, page_size: int | None) -> list[dict[str, Any]]:
         delay = self._poll_initial
         fetching_since = self._clock()
         while True:

@@ -164,12 +164,22 @@ class Pacer:
     insights_curve: tuple[tuple[float, float], ...] = INSIGHTS_CURVE
 
     def required_delay(self, usage: Usage, *, insights: bool = False) -> float:
-        """Seconds (scaled) that should separate the observation of `usage` from the next call."""
+        """Seconds (scaled) that should separate the observation of `usage` from the next call.
+
+        A budget at 100% whose headers give no time to regain access is estimated by the curve's end (900 s) or the
+        ad account's own reset time, whichever is longer.
+        """
         seconds = _interpolate(self.general_curve, usage.max_pct)
         if insights and usage.insights_pct is not None:
             seconds = max(seconds, _interpolate(self.insights_curve, usage.insights_pct))
+        if usage.max_pct >= 100.0:
+            seconds = max(seconds, usage.account_reset_seconds)
         # An announced block is exact: calling before it ends only extends it.
         seconds = max(seconds, usage.eta_seconds)
+        return seconds * self.time_scale
+
+    def estimated_wait(self, seconds: float) -> float:
+        """An estimated (not announced) wait, scaled like every pacing wait."""
         return seconds * self.time_scale
 
     def delay(self, usage: Usage, *, now: float, insights: bool = False) -> float:

@@ -24,6 +24,15 @@ class FaultProfile:
     throttle_rate: float = 0.0
     throttle_codes: tuple[int, ...] = (17, 613, 80000, 80004, 4)
     block_seconds: float = 60.0
+    # False: throttles do not say when access comes back (estimated_time_to_regain_access 0 in every header) and
+    # the usage headers say 100% while a block lasts, as the accounts of issue 9 answered.
+    throttle_eta: bool = True
+    # Share of calls answered normally but with usage headers at 100%: the budget just ran out, and the calls after
+    # it are throttled (one of `throttle_codes`) for `block_seconds`.
+    usage_full_rate: float = 0.0
+    # When > 0, the N-th poll of every report run is answered with a throttle that starts a block: a throttle in
+    # the middle of a sync step, after its report run was requested.
+    throttle_report_poll: int = 0
     # After this many Graph calls every token fails with 190 and `token_error_subcode` (463 expired, 460 password).
     token_expires_after_calls: int | None = None
     token_error_subcode: int = 463
@@ -40,7 +49,15 @@ class FaultProfile:
     batch_null_rate: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("transient_rate", "throttle_rate", "stuck_job_rate", "failed_job_rate", "batch_null_rate"):
+        rates = (
+            "transient_rate",
+            "throttle_rate",
+            "stuck_job_rate",
+            "failed_job_rate",
+            "batch_null_rate",
+            "usage_full_rate",
+        )
+        for name in rates:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         unknown = set(self.throttle_codes) - set(THROTTLE_CODES)
@@ -48,8 +65,8 @@ class FaultProfile:
             raise ValueError(f"throttle_codes must be a non-empty subset of {THROTTLE_CODES}")
         if self.token_error_subcode not in (458, 460, 463):
             raise ValueError("token_error_subcode must be 458, 460 or 463")
-        if self.block_seconds < 0 or self.running_at_100_polls < 0:
-            raise ValueError("block_seconds and running_at_100_polls must not be negative")
+        if self.block_seconds < 0 or self.running_at_100_polls < 0 or self.throttle_report_poll < 0:
+            raise ValueError("block_seconds, running_at_100_polls and throttle_report_poll must not be negative")
 
     @classmethod
     def preset(cls, name: str) -> FaultProfile:
@@ -118,7 +135,8 @@ class FaultInjector:
     clock: Callable[[], float]
     calls: dict[str, int] = field(default_factory=dict)
     total_calls: int = 0
-    blocks: dict[str, tuple[float, int]] = field(default_factory=dict)
+    # key -> (until, throttle code, whether the usage headers say 100% meanwhile)
+    blocks: dict[str, tuple[float, int, bool]] = field(default_factory=dict)
     jobs: int = 0
     batches: int = 0
 
@@ -145,7 +163,7 @@ class FaultInjector:
         block = self.blocks.get(key)
         now = self.clock()
         if block is not None:
-            until, code = block
+            until, code, _ = block
             if now < until:
                 return throttle(code, until - now)
             del self.blocks[key]
@@ -155,11 +173,28 @@ class FaultInjector:
         if profile.transient_rate and profile.roll("transient", key, number) < profile.transient_rate:
             return transient(1 if profile.roll("transient-code", key, number) < 0.5 else 2)
         if profile.throttle_rate and profile.roll("throttle", key, number) < profile.throttle_rate:
-            codes = profile.throttle_codes
-            code = codes[int(profile.roll("throttle-code", key, number) * len(codes))]
-            self.blocks[key] = (now + profile.block_seconds, code)
-            return throttle(code, profile.block_seconds)
+            return self._start_block(key, number)
+        if profile.usage_full_rate and profile.roll("full", key, number) < profile.usage_full_rate:
+            self._start_block(key, number, full=True)
         return None
+
+    def _start_block(self, key: str, number: int, *, full: bool = False) -> GraphError:
+        profile = self.profile
+        codes = profile.throttle_codes
+        code = codes[int(profile.roll("throttle-code", key, number) * len(codes))]
+        self.blocks[key] = (self.clock() + profile.block_seconds, code, full or not profile.throttle_eta)
+        return throttle(code, profile.block_seconds)
+
+    def report_poll_throttle(self, key: str, poll: int) -> GraphError | None:
+        """The throttle that answers poll number `poll` of a report run, if the profile puts one there."""
+        if self.profile.throttle_report_poll and poll == self.profile.throttle_report_poll:
+            return self._start_block(key, self.calls.get(key, 0))
+        return None
+
+    def usage_full(self, key: str) -> bool:
+        """Whether the usage headers of an answer for `key` say 100% (a block with a full budget is on)."""
+        block = self.blocks.get(key)
+        return block is not None and block[2] and self.clock() < block[0]
 
     def blocked_seconds(self, key: str) -> float:
         block = self.blocks.get(key)

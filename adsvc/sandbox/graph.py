@@ -264,10 +264,18 @@ def handle(state: SandboxState, request: GraphRequest) -> GraphResponse:
     except GraphError as exc:
         response = GraphResponse(exc.status, exc.envelope(trace))
         extra_block = exc.retry_seconds
+    full = False
     if account_id is not None:
         extra_block = max(extra_block, state.faults.blocked_seconds(account_id))
+        full = state.faults.usage_full(account_id)
     response.headers.update(
-        state.scores.headers(account_id, insights=bool(route and route.insights), extra_block_seconds=extra_block)
+        state.scores.headers(
+            account_id,
+            insights=bool(route and route.insights),
+            extra_block_seconds=extra_block,
+            full=full,
+            announce_eta=state.faults.profile.throttle_eta,
+        )
     )
     response.headers["x-fb-trace-id"] = trace
     response.headers["facebook-api-version"] = request.version
@@ -981,6 +989,8 @@ def _get_report_run(state: SandboxState, request: GraphRequest, route: Route) ->
     if fields:
         _check_fields(fields, "report_run")
     run.polls += 1
+    if (throttled := state.faults.report_poll_throttle(run.account_id, run.polls)) is not None:
+        raise throttled
     if run.completed and not run.time_completed:
         run.time_completed = state.now()
     view = _report_run_fields(run)

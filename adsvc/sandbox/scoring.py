@@ -88,21 +88,30 @@ class ScoreBoard:
         allowance = self.tier.max_score * (APP_ACCOUNTS_WORTH if key == "app" else 1)
         return min(100.0, round(bucket.score * 100 / allowance, 2))
 
-    def headers(self, account_id: str | None, *, insights: bool, extra_block_seconds: float = 0.0) -> dict[str, str]:
-        """The usage headers Meta sends on every response (errors included) for a call of this account."""
+    def headers(
+        self,
+        account_id: str | None,
+        *,
+        insights: bool,
+        extra_block_seconds: float = 0.0,
+        full: bool = False,
+        announce_eta: bool = True,
+    ) -> dict[str, str]:
+        """The usage headers Meta sends on every response (errors included) for a call of this account; `full` says
+        100% whatever the score, `announce_eta=False` leaves estimated_time_to_regain_access at 0."""
         app_pct = self.utilisation("app")
         app = round(app_pct)
         headers = {"x-app-usage": _json({"call_count": app, "total_time": app, "total_cputime": app})}
         if account_id is None:
             return headers
-        pct = self.utilisation(account_id)
+        pct = 100.0 if full else self.utilisation(account_id)
         bucket = self._drained(account_id)
         reset = math.ceil(bucket.score / (self.tier.max_score / self.tier.decay_seconds))
         tier = self.tier.name
         headers["x-ad-account-usage"] = _json(
             {"acc_id_util_pct": pct, "reset_time_duration": reset, "ads_api_access_tier": tier}
         )
-        blocked = max(self.blocked_seconds(account_id), extra_block_seconds)
+        blocked = max(self.blocked_seconds(account_id), extra_block_seconds) if announce_eta else 0.0
         headers["x-business-use-case-usage"] = _json(
             {
                 account_id: [

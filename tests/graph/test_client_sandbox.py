@@ -496,3 +496,100 @@ async def test_a_failing_single_day_splits_by_campaign_then_bisects_ids(
     # The jobs that completed never overlap, and cover every ad that had data that day.
     done = [ad for run in runs if run.completed for ad in run.query.object_ids]
     assert len(done) == len(set(done)) and {ad for ad, _ in truth} <= set(done)
+
+
+# ---- throttles in the middle of a report (issue 9) ------------------------------------------------------------------
+
+
+class DictRuns:
+    """A ReportRunMemory in a dict: what a job keeps in Redis between its tries."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, str] = {}
+
+    async def recall(self, key: str) -> str | None:
+        return self.runs.get(key)
+
+    async def remember(self, key: str, run_id: str) -> None:
+        self.runs[key] = run_id
+
+    async def forget(self, key: str) -> None:
+        self.runs.pop(key, None)
+
+
+async def test_a_throttle_mid_report_is_resumed_by_paging_the_same_run(
+    client: GraphClient, session: aiohttp.ClientSession, sandbox: TestServer, account_id: str, fake_time: FakeTime
+) -> None:
+    state = sandbox.app[SANDBOX_STATE]
+    truth = await ground_truth(session, sandbox, account_id)
+    await set_faults(session, sandbox, {"throttle_report_poll": 2, "throttle_eta": False, "throttle_codes": [80004],
+                                        "block_seconds": 30, "running_at_100_polls": 2})  # fmt: skip
+    runs = DictRuns()
+    with pytest.raises(GraphError) as throttled:
+        async for _ in client.async_insights(account_id, daily_ad_params(), runs=runs):
+            pass
+    assert throttled.value.kind is ErrorKind.THROTTLE and state.report_run_counter == 1
+    fake_time.now += 61  # the block (30 s) and the breaker's hold (80004 without ETA: 60 s) are over
+    rows = [row async for row in client.async_insights(account_id, daily_ad_params(), runs=runs)]
+    assert by_key(rows) == truth
+    # the run Meta already had was polled and paged: no second POST
+    assert state.report_run_counter == 1 and client.report_runs == 1 and client.resumed_report_runs == 1
+
+
+async def test_a_remembered_run_meta_no_longer_has_is_asked_for_again(
+    client: GraphClient, session: aiohttp.ClientSession, sandbox: TestServer, account_id: str
+) -> None:
+    state = sandbox.app[SANDBOX_STATE]
+    truth = await ground_truth(session, sandbox, account_id)
+    runs = DictRuns()
+    rows = [row async for row in client.async_insights(account_id, daily_ad_params(), runs=runs)]
+    assert by_key(rows) == truth and state.report_run_counter == 1
+    state.report_runs.clear()  # Meta expired it
+    rows = [row async for row in client.async_insights(account_id, daily_ad_params(), runs=runs)]
+    assert by_key(rows) == truth and state.report_run_counter == 2 and client.resumed_report_runs == 0
+
+
+async def test_a_failed_remembered_run_is_forgotten_and_split_anew(
+    client: GraphClient, session: aiohttp.ClientSession, sandbox: TestServer, account_id: str
+) -> None:
+    truth = await ground_truth(session, sandbox, account_id)
+    await set_faults(session, sandbox, {"failed_job_rate": 1.0})
+    runs = DictRuns()
+    with pytest.raises(GraphError):
+        async for _ in client.async_insights(account_id, daily_ad_params(), runs=runs, split_on_failure=False):
+            pass
+    assert runs.runs == {}  # never reused: its retry asks anew
+    await set_faults(session, sandbox, {})
+    rows = [row async for row in client.async_insights(account_id, daily_ad_params(), runs=runs)]
+    assert by_key(rows) == truth and client.resumed_report_runs == 0
+
+
+async def test_a_throttle_without_eta_is_estimated_and_scaled_like_pacing(
+    sandbox: TestServer, session: aiohttp.ClientSession, fake_time: FakeTime, account_id: str, breaker: CircuitBreaker
+) -> None:
+    client = make_client(sandbox, session, fake_time, account_id, breaker=breaker, pacer=Pacer(time_scale=0.01))
+    await set_faults(session, sandbox, {"throttle_rate": 1.0, "throttle_codes": [17], "throttle_eta": False})
+    with pytest.raises(GraphError) as throttled:
+        await client.validate()
+    # 17 without an ETA, its usage headers at 100%: the longer of the quota block (300 s) and the full budget's
+    # estimate (900 s), scaled like every pacing wait
+    assert throttled.value.kind is ErrorKind.THROTTLE and throttled.value.retry_after == pytest.approx(9.0)
+    assert client.throttled_until == pytest.approx(fake_time.now + 9.0)
+    with pytest.raises(CircuitOpen):
+        await client.validate()
+
+
+async def test_usage_at_100_percent_without_eta_makes_a_worker_client_give_the_wait_back(
+    sandbox: TestServer, session: aiohttp.ClientSession, fake_time: FakeTime, account_id: str
+) -> None:
+    state = sandbox.app[SANDBOX_STATE]
+    client = make_client(sandbox, session, fake_time, account_id, pacer=Pacer(), max_pace_wait=60.0)
+    await set_faults(session, sandbox, {"usage_full_rate": 1.0, "throttle_eta": False, "block_seconds": 600})
+    await client.validate()  # answered, but the budget is now spent and no ETA is given
+    assert client.usage.max_pct == 100 and client.usage.eta_seconds == 0
+    calls = state.stats.graph_calls
+    with pytest.raises(GraphError) as paced:
+        await client.validate()
+    # not a 900 s sleep inside the caller: THROTTLE at once, with the estimate to reschedule for
+    assert paced.value.kind is ErrorKind.THROTTLE and paced.value.retry_after == pytest.approx(900)
+    assert fake_time.slept == [] and state.stats.graph_calls == calls
