@@ -76,7 +76,7 @@ async def request_context_middleware(request: web.Request, handler: Handler) -> 
     response.headers.update(SECURITY_HEADERS)
     route = request.match_info.route.name or "unmatched"
     method = request.method if request.method in _KNOWN_METHODS else "OTHER"
-    request.app[METRICS].observe_request(route, method, response.status, time.perf_counter() - started)
+    request.config_dict[METRICS].observe_request(route, method, response.status, time.perf_counter() - started)
     return response
 
 
@@ -136,9 +136,9 @@ async def _api_key_principal(request: web.Request) -> Principal:
     key = request.headers.get("X-API-Key", "").strip()
     if not key:
         raise Unauthorized("missing X-API-Key header")
-    owner = await use_api_key(request.app[PG], digest=key_digest(key))
+    owner = await use_api_key(request.config_dict[PG], digest=key_digest(key))
     if owner is None:
-        request.app[METRICS].auth_failures.labels("invalid_api_key").inc()
+        request.config_dict[METRICS].auth_failures.labels("invalid_api_key").inc()
         raise Unauthorized("invalid or revoked API key")
     return Principal(
         user_id=owner.user_id,
@@ -152,7 +152,7 @@ async def _api_key_principal(request: web.Request) -> Principal:
 
 async def _bearer_principal(request: web.Request) -> Principal:
     """The caller proven by a valid, unrevoked bearer token (Unauthorized, or 503 when Redis cannot say)."""
-    app = request.app
+    app = request.config_dict
     try:
         principal = app[TOKEN_VERIFIER].verify(bearer_token(request))
     except (InvalidToken, Unauthorized) as exc:
@@ -173,7 +173,7 @@ async def admin_caller(request: web.Request) -> Principal | None:
         return None
     try:
         principal = await _bearer_principal(request)
-        if not await is_active_admin(request.app[PG], user_id=principal.user_id):
+        if not await is_active_admin(request.config_dict[PG], user_id=principal.user_id):
             return None
     except (ApiError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         log.info("public view for %s: %s", request.path, type(exc).__name__)
@@ -185,10 +185,10 @@ async def admin_caller(request: web.Request) -> Principal | None:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Routes declared USER or ADMIN need a valid, unrevoked access token; the revocation check is one Redis call."""
     route_name = request.match_info.route.name
-    endpoint = request.app[ENDPOINTS].get(route_name) if route_name else None
+    endpoint = request.config_dict[ENDPOINTS].get(route_name) if route_name else None
     if endpoint is None or endpoint.auth is Auth.PUBLIC:
         return await handler(request)
-    app = request.app
+    app = request.config_dict
     if endpoint.auth is Auth.API_KEY:
         request[PRINCIPAL] = await _api_key_principal(request)
         return await handler(request)

@@ -146,11 +146,14 @@ def describe(name: LimitName, limit: RateLimit) -> str:
 async def limit_calls(request: web.Request, name: LimitName, *, account_id: str | None) -> None:
     """Count this call for the caller and the account; 429 with Retry-After once either is at its limit for the
     window. Call it after the caller is known to be a member of the account (so a 404 comes first)."""
-    settings = request.app[SETTINGS]
+    settings = request.config_dict[SETTINGS]
     limit: RateLimit = getattr(settings, name)
     counters = request_counters(name, limit, user_id=principal(request).user_id, account_id=account_id)
     full = await take(
-        request.app[REDIS], counters, window_seconds=limit.window_seconds, timeout=settings.redis_timeout_seconds
+        request.config_dict[REDIS],
+        counters,
+        window_seconds=limit.window_seconds,
+        timeout=settings.redis_timeout_seconds,
     )
     if full is not None:
         raise TooManyRequests(

@@ -14,7 +14,7 @@ from adsvc.keys import PRINCIPAL, REQUEST_ID, SETTINGS
 
 def client_address(request: web.Request) -> str:
     """The peer address, or the last hop of X-Forwarded-For when the service sits behind a trusted proxy."""
-    if request.app[SETTINGS].trust_forwarded_for:
+    if request.config_dict[SETTINGS].trust_forwarded_for:
         forwarded = request.headers.get("X-Forwarded-For", "")
         hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
         if hops:

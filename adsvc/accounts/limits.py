@@ -15,5 +15,5 @@ async def limit_reconnects(request: web.Request, account_id: str) -> None:
     """429 with Retry-After once the caller (or anyone, on this account) reconnected it THROTTLE_RECONNECTS times
     in the window; a first connection is not limited here."""
     number = account_number(account_id)
-    if await account_by_id(request.app[PG], account_id=number) is not None:
+    if await account_by_id(request.config_dict[PG], account_id=number) is not None:
         await limit_calls(request, "throttle_reconnects", account_id=number)

@@ -103,7 +103,7 @@ def graph_error_to_api(exc: GraphError | CircuitOpen) -> ApiError:
 
 async def _member_account(request: web.Request, account_id: str) -> queries.Account:
     account = await queries.account_for_user(
-        request.app[PG], account_id=account_number(account_id), user_id=principal(request).user_id
+        request.config_dict[PG], account_id=account_number(account_id), user_id=principal(request).user_id
     )
     if account is None:
         raise NotFound("ad account not found")
@@ -114,7 +114,7 @@ async def _member_account(request: web.Request, account_id: str) -> queries.Acco
     "/api/v1/ad-accounts", name="ad-accounts", summary="The ad accounts you are a member of", response=AccountListOut
 )
 async def list_accounts(request: web.Request) -> web.Response:
-    accounts = await queries.accounts_for_user(request.app[PG], user_id=principal(request).user_id)
+    accounts = await queries.accounts_for_user(request.config_dict[PG], user_id=principal(request).user_id)
     return json_response(AccountListOut(data=[_account_out(account) for account in accounts]))
 
 
@@ -133,7 +133,7 @@ async def list_accounts(request: web.Request) -> web.Response:
 )
 async def connect_account(request: web.Request, body: ConnectAccountIn) -> web.Response:
     await limit_reconnects(request, body.account_id)
-    app = request.app
+    app = request.config_dict
     upstream = Upstream(
         settings=app[SETTINGS],
         session=app[HTTP],
@@ -166,7 +166,7 @@ async def connect_account(request: web.Request, body: ConnectAccountIn) -> web.R
 )
 async def get_account(request: web.Request, account_id: str) -> web.Response:
     account = await _member_account(request, account_id)
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     by_status = await queries.campaign_counts(pg, account_id=account.id)
     running = await queries.running_sync_count(pg, account_id=account.id)
     conversion_types = await queries.conversion_action_types(pg, account_id=account.id)
@@ -202,11 +202,11 @@ async def trigger_sync(request: web.Request, body: SyncIn, account_id: str) -> w
     # one job id per account and kind per minute: a double click queues one sync
     job_id = f"sync-{body.kind}:{account.id}:{int(time.time() // 60)}"
     try:
-        job = await request.app[ARQ].enqueue_job(JOB_FOR_KIND[body.kind], *args, _job_id=job_id)
+        job = await request.config_dict[ARQ].enqueue_job(JOB_FOR_KIND[body.kind], *args, _job_id=job_id)
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("the job queue is unavailable", retry_after=5) from exc
     await insert_audit_entry(
-        request.app[PG],
+        request.config_dict[PG],
         action="ad_account.sync",
         target_type="ad_account",
         target_id=account.id,
@@ -228,7 +228,7 @@ async def trigger_sync(request: web.Request, body: SyncIn, account_id: str) -> w
 async def list_sync_runs(request: web.Request, query: SyncRunListQuery, account_id: str) -> web.Response:
     account = await _member_account(request, account_id)
     runs = await runs_for_account(
-        request.app[PG], account_id=account.id, before_id=query.before_id, limit=query.limit + 1
+        request.config_dict[PG], account_id=account.id, before_id=query.before_id, limit=query.limit + 1
     )
     page, next_before_id = keyset_page(runs, query.limit)
     data = [SyncRunOut(**dataclasses.asdict(run)) for run in page]
@@ -244,8 +244,8 @@ async def list_sync_runs(request: web.Request, query: SyncRunListQuery, account_
     response=AgentCacheOut,
 )
 async def agent_cache_health(request: web.Request) -> web.Response:
-    cache = request.app[AGENTS]
-    breakers = request.app[BREAKERS].snapshot()
+    cache = request.config_dict[AGENTS]
+    breakers = request.config_dict[BREAKERS].snapshot()
     health = AgentCacheOut(**cache.aggregate(), breakers_open=sum(1 for b in breakers if b["state"] != "closed"))
     if await admin_caller(request) is not None:
         health.accounts = {key: cache.stats(key) for key in sorted(cache.keys())}
@@ -263,13 +263,13 @@ async def agent_cache_health(request: web.Request) -> web.Response:
 )
 async def invalidate_agents(request: web.Request, body: InvalidateIn) -> web.Response:
     account_id = account_number(body.account_id) if body.account_id else None
-    dropped = request.app[AGENTS].invalidate(account_id)
+    dropped = request.config_dict[AGENTS].invalidate(account_id)
     try:
-        notified = await publish_invalidation(request.app[REDIS], account_id)
+        notified = await publish_invalidation(request.config_dict[REDIS], account_id)
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("dropped here, but other processes could not be told", retry_after=5) from exc
     await insert_audit_entry(
-        request.app[PG],
+        request.config_dict[PG],
         action="agent_cache.invalidate",
         target_type="ad_account" if account_id else "agent_cache",
         target_id=account_id,
@@ -314,7 +314,7 @@ async def update_account_conversions(request: web.Request, body: ConversionSetti
             code="invalid_conversion_types",
         )
     # one transaction: the setting, every stored row recounted and the campaign list's rows, or nothing
-    async with request.app[PG].acquire() as conn, conn.transaction():
+    async with request.config_dict[PG].acquire() as conn, conn.transaction():
         found, before = await queries.lock_conversion_action_types(conn, account_id=account.id)
         if not found:
             raise NotFound("ad account not found")

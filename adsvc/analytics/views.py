@@ -84,7 +84,7 @@ class _Period:
 
 async def _member_accounts(request: web.Request, account_id: str | None) -> list[queries.AccountRow]:
     accounts = await queries.member_accounts(
-        request.app[PG],
+        request.config_dict[PG],
         user_id=principal(request).user_id,
         account_id=account_number(account_id) if account_id is not None else None,
     )
@@ -147,7 +147,7 @@ def _change(current: PeriodMetricsOut, previous: PeriodMetricsOut) -> ChangeOut:
 )
 async def get_dashboard(request: web.Request, query: DashboardQuery) -> web.Response:
     user_id = principal(request).user_id
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     accounts = await _member_accounts(request, query.account_id)
     periods = _periods(accounts, query)
     if periods:
@@ -245,7 +245,7 @@ def _benchmarks_used(
 )
 async def get_performance(request: web.Request, query: PerformanceQuery) -> web.Response:
     user_id = principal(request).user_id
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     accounts = await _member_accounts(request, query.account_id)
     periods = _periods(accounts, query)
     if periods:
@@ -316,7 +316,7 @@ async def get_performance(request: web.Request, query: PerformanceQuery) -> web.
 )
 async def get_trends(request: web.Request, query: TrendsQuery) -> web.Response:
     user_id = principal(request).user_id
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     if query.campaign_id is not None:
         campaign = await queries.campaign_for_user(pg, campaign_id=query.campaign_id, user_id=user_id)
         if campaign is None or (
@@ -426,7 +426,7 @@ def _audit_value(row: queries.BenchmarkRow | None) -> dict[str, str] | None:
 )
 async def get_benchmarks(request: web.Request, account_id: str) -> web.Response:
     account = (await _member_accounts(request, account_id))[0]
-    stored = await queries.benchmarks_for_accounts(request.app[PG], account_ids=[account.id])
+    stored = await queries.benchmarks_for_accounts(request.config_dict[PG], account_ids=[account.id])
     return json_response(_benchmarks_out(account.id, stored.get(account.id)))
 
 
@@ -445,7 +445,7 @@ async def put_benchmarks(request: web.Request, body: BenchmarksIn, account_id: s
     account = (await _member_accounts(request, account_id))[0]
     if account.role not in BENCHMARK_ROLES:
         raise Forbidden("only owners and managers can change benchmarks")
-    async with request.app[PG].acquire() as conn, conn.transaction():
+    async with request.config_dict[PG].acquire() as conn, conn.transaction():
         before = await queries.benchmarks_for_update(conn, account_id=account.id)
         after = await queries.upsert_benchmarks(
             conn,

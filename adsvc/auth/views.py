@@ -70,7 +70,7 @@ def _policy_check(password: str, *, email: str, min_length: int, field: str) -> 
     errors=(400, 401, 415, 422, 429, 503),
 )
 async def login(request: web.Request, body: LoginIn) -> web.Response:
-    app = request.app
+    app = request.config_dict
     settings, pg, redis, passwords = app[SETTINGS], app[PG], app[REDIS], app[PASSWORDS]
     address = client_address(request)
     await check_login_allowed(redis, settings, email=body.email, address=address)
@@ -134,10 +134,10 @@ async def me(request: web.Request) -> web.Response:
 )
 async def logout(request: web.Request) -> web.Response:
     caller = principal(request)
-    settings = request.app[SETTINGS]
-    await revoke_token(request.app[REDIS], caller, timeout=settings.redis_timeout_seconds)
+    settings = request.config_dict[SETTINGS]
+    await revoke_token(request.config_dict[REDIS], caller, timeout=settings.redis_timeout_seconds)
     await insert_audit_entry(
-        request.app[PG],
+        request.config_dict[PG],
         action="auth.logout",
         actor_id=caller.user_id,
         target_type="user",
@@ -158,7 +158,7 @@ async def logout(request: web.Request) -> web.Response:
     errors=(400, 401, 415, 422, 429, 503),
 )
 async def change_password(request: web.Request, body: ChangePasswordIn) -> web.Response:
-    app = request.app
+    app = request.config_dict
     settings, pg, redis, passwords = app[SETTINGS], app[PG], app[REDIS], app[PASSWORDS]
     caller = principal(request)
     address = client_address(request)
@@ -218,7 +218,7 @@ async def change_password(request: web.Request, body: ChangePasswordIn) -> web.R
     errors=(401, 403, 422, 503),
 )
 async def list_users(request: web.Request, query: UserListQuery) -> web.Response:
-    users = await queries.list_users(request.app[PG], after_id=query.after_id, limit=query.limit + 1)
+    users = await queries.list_users(request.config_dict[PG], after_id=query.after_id, limit=query.limit + 1)
     page, next_after_id = keyset_page(users, query.limit)
     return json_response(UserListOut(data=[_user_out(user) for user in page], next_after_id=next_after_id))
 
@@ -234,7 +234,7 @@ async def list_users(request: web.Request, query: UserListQuery) -> web.Response
     errors=(400, 401, 403, 409, 415, 422, 503),
 )
 async def create_user(request: web.Request, body: CreateUserIn) -> web.Response:
-    app = request.app
+    app = request.config_dict
     settings, pg = app[SETTINGS], app[PG]
     caller = principal(request)
     _policy_check(body.password, email=body.email, min_length=settings.password_min_length, field="password")
@@ -266,7 +266,7 @@ async def create_user(request: web.Request, body: CreateUserIn) -> web.Response:
     path_params={"user_id": int},
 )
 async def disable_user(request: web.Request, user_id: int) -> web.Response:
-    app = request.app
+    app = request.config_dict
     settings, pg, redis = app[SETTINGS], app[PG], app[REDIS]
     caller = principal(request)
     if user_id == caller.user_id:
@@ -313,7 +313,7 @@ def _api_key_out(key: queries.ApiKey) -> ApiKeyOut:
     response=ApiKeyListOut,
 )
 async def list_api_keys(request: web.Request) -> web.Response:
-    keys = await queries.list_api_keys(request.app[PG])
+    keys = await queries.list_api_keys(request.config_dict[PG])
     return json_response(ApiKeyListOut(data=[_api_key_out(key) for key in keys]))
 
 
@@ -330,7 +330,7 @@ async def list_api_keys(request: web.Request) -> web.Response:
 async def create_api_key(request: web.Request, body: CreateApiKeyIn) -> web.Response:
     caller = principal(request)
     new = new_api_key()
-    async with request.app[PG].acquire() as conn, conn.transaction():
+    async with request.config_dict[PG].acquire() as conn, conn.transaction():
         owner = await queries.user_by_id(conn, user_id=body.user_id)
         if owner is None or not owner.is_active:
             raise NotFound("user not found")
@@ -360,7 +360,7 @@ async def create_api_key(request: web.Request, body: CreateApiKeyIn) -> web.Resp
 )
 async def revoke_api_key(request: web.Request, key_id: int) -> web.Response:
     caller = principal(request)
-    async with request.app[PG].acquire() as conn, conn.transaction():
+    async with request.config_dict[PG].acquire() as conn, conn.transaction():
         key = await queries.revoke_api_key(conn, key_id=key_id)
         if key is None:
             raise NotFound("API key not found")

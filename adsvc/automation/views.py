@@ -113,9 +113,9 @@ def action_out(action: queries.ActionRow) -> ActionOut:
 
 def action_context(request: web.Request) -> ActionContext:
     return ActionContext(
-        pg=request.app[PG],
-        queue=request.app[ARQ],
-        agents=request.app[AGENTS],
+        pg=request.config_dict[PG],
+        queue=request.config_dict[ARQ],
+        agents=request.config_dict[AGENTS],
         actor_id=principal(request).user_id,
         client_addr=client_address(request),
         request_id=request_id(request),
@@ -215,7 +215,7 @@ async def apply_drafts(
 )
 async def list_actions(request: web.Request, query: ActionListQuery) -> web.Response:
     rows = await queries.list_actions(
-        request.app[PG],
+        request.config_dict[PG],
         user_id=principal(request).user_id,
         account_id=account_number(query.account_id) if query.account_id else None,
         status=query.status,
@@ -236,7 +236,9 @@ async def list_actions(request: web.Request, query: ActionListQuery) -> web.Resp
     path_params={"action_id": int},
 )
 async def get_action(request: web.Request, action_id: int) -> web.Response:
-    found = await queries.action_for_user(request.app[PG], action_id=action_id, user_id=principal(request).user_id)
+    found = await queries.action_for_user(
+        request.config_dict[PG], action_id=action_id, user_id=principal(request).user_id
+    )
     if found is None:
         raise NotFound("action not found")
     return json_response(action_out(found.action))
@@ -253,7 +255,7 @@ async def get_action(request: web.Request, action_id: int) -> web.Response:
     idempotent=True,
 )
 async def revert_action(request: web.Request, action_id: int) -> web.Response:
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     found = await queries.action_for_user(pg, action_id=action_id, user_id=principal(request).user_id)
     if found is None:
         raise NotFound("action not found")
@@ -297,7 +299,7 @@ async def revert_action(request: web.Request, action_id: int) -> web.Response:
 async def record_suggestion_applied(request: web.Request, *, suggestion_id: int, actions: Sequence[ActionOut]) -> bool:
     """Move an accepted suggestion to applied, with an audit entry naming its actions; False when it was not
     accepted any more (another request applied it)."""
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     async with pg.acquire() as conn, conn.transaction():
         moved = await queries.mark_suggestion_applied(conn, suggestion_id=suggestion_id)
         if moved:
@@ -349,7 +351,7 @@ def _first_run(spec: RuleSpec, *, enabled: bool, timezone_name: str) -> datetime
 
 
 async def _member_rule(request: web.Request, rule_id: int, *, act: bool = False) -> queries.MemberRule:
-    found = await queries.rule_for_user(request.app[PG], rule_id=rule_id, user_id=principal(request).user_id)
+    found = await queries.rule_for_user(request.config_dict[PG], rule_id=rule_id, user_id=principal(request).user_id)
     if found is None:
         raise NotFound("rule not found")
     if act and found.role not in ACT_ROLES:
@@ -370,7 +372,7 @@ def _audit_view(rule: queries.RuleRow) -> dict[str, Any]:
 )
 async def list_rules(request: web.Request, query: RuleListQuery) -> web.Response:
     rules = await queries.rules_for_user(
-        request.app[PG],
+        request.config_dict[PG],
         user_id=principal(request).user_id,
         account_id=account_number(query.account_id) if query.account_id else None,
         enabled=query.enabled,
@@ -420,7 +422,7 @@ async def list_rule_presets(request: web.Request) -> web.Response:
     idempotent=True,
 )
 async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     account = await account_for_user(pg, account_id=account_number(body.account_id), user_id=principal(request).user_id)
     if account is None:
         # the same answer whether the account exists or not: no probing for other tenants' ids
@@ -502,7 +504,7 @@ async def update_rule(request: web.Request, body: RulePatch, rule_id: int) -> we
             details=[{"loc": ["body", *err["loc"]], "msg": err["msg"], "type": err["type"]} for err in exc.errors()],
         ) from None
     enabled = before.enabled if body.enabled is None else body.enabled
-    account = await account_by_id(request.app[PG], account_id=before.account_id)
+    account = await account_by_id(request.config_dict[PG], account_id=before.account_id)
     if account is None:
         raise NotFound("rule not found")
     schedule_changed = "schedule" in given or enabled != before.enabled
@@ -511,7 +513,7 @@ async def update_rule(request: web.Request, body: RulePatch, rule_id: int) -> we
         if schedule_changed
         else before.next_run_at
     )
-    async with request.app[PG].acquire() as conn, conn.transaction():
+    async with request.config_dict[PG].acquire() as conn, conn.transaction():
         rule = await queries.update_rule(
             conn, rule_id=rule_id, name=body.name or before.name, enabled=enabled, spec=_stored_spec(spec),
             next_run_at=next_run,
@@ -540,7 +542,7 @@ async def update_rule(request: web.Request, body: RulePatch, rule_id: int) -> we
 )
 async def delete_rule(request: web.Request, rule_id: int) -> web.Response:
     before = (await _member_rule(request, rule_id, act=True)).rule
-    async with request.app[PG].acquire() as conn, conn.transaction():
+    async with request.config_dict[PG].acquire() as conn, conn.transaction():
         if not await queries.delete_rule(conn, rule_id=rule_id):
             raise NotFound("rule not found")
         await insert_audit_entry(
@@ -569,7 +571,7 @@ async def preview_rule(request: web.Request, rule_id: int) -> web.Response:
     rule = (await _member_rule(request, rule_id)).rule
     await limit_calls(request, "throttle_previews", account_id=rule.account_id)
     try:
-        evaluation = await evaluate(request.app[PG], rule)
+        evaluation = await evaluate(request.config_dict[PG], rule)
     except AccountGone:
         raise NotFound("rule not found") from None
     return json_response(
@@ -597,11 +599,11 @@ async def preview_rule(request: web.Request, rule_id: int) -> web.Response:
 async def backtest_rule(request: web.Request, body: BacktestIn, rule_id: int) -> web.Response:
     rule = (await _member_rule(request, rule_id)).rule
     await limit_calls(request, "throttle_backtests", account_id=rule.account_id)
-    settings = request.app[SETTINGS]
+    settings = request.config_dict[SETTINGS]
     try:
-        async with request.app[REPLAYS].slot():
+        async with request.config_dict[REPLAYS].slot():
             result = await backtest(
-                request.app[PG], rule, since=body.since, until=body.until, replays=request.app[REPLAYS],
+                request.config_dict[PG], rule, since=body.since, until=body.until, replays=request.config_dict[REPLAYS],
                 database_url=settings.database_url, command_timeout=max(60.0, settings.db_timeout_seconds),
             )  # fmt: skip
     except ReplaySlotsBusy:
@@ -715,7 +717,7 @@ async def run_rule_now(request: web.Request, rule_id: int) -> web.Response:
 )
 async def list_rule_runs(request: web.Request, query: RuleRunListQuery, rule_id: int) -> web.Response:
     await _member_rule(request, rule_id)
-    runs = await queries.runs_for_rule(request.app[PG], rule_id=rule_id, before_id=query.before_id,
+    runs = await queries.runs_for_rule(request.config_dict[PG], rule_id=rule_id, before_id=query.before_id,
                                        limit=query.limit + 1)  # fmt: skip
     page, next_before_id = keyset_page(runs, query.limit)
     data = [run_out(RunResult(run, replayed=False)) for run in page]

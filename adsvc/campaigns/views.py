@@ -109,7 +109,7 @@ async def list_campaigns(request: web.Request, query: CampaignListQuery) -> web.
     after = _decode_cursor(query.cursor, query.sort, query.order) if query.cursor else None
     try:
         rows = await queries.list_campaigns(
-            request.app[PG],
+            request.config_dict[PG],
             user_id=caller.user_id,
             account_id=account_number(query.account_id) if query.account_id else None,
             statuses=_csv(query.status),
@@ -145,7 +145,7 @@ async def list_campaigns(request: web.Request, query: CampaignListQuery) -> web.
 )
 async def get_campaign(request: web.Request, campaign_id: str) -> web.Response:
     caller = principal(request)
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     row = await queries.campaign_for_user(pg, campaign_id=campaign_id, user_id=caller.user_id)
     if row is None:
         raise NotFound("campaign not found")
@@ -204,7 +204,7 @@ def _insights_out(
 )
 async def campaign_insights(request: web.Request, query: InsightsQuery, campaign_id: str) -> web.Response:
     caller = principal(request)
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     row = await queries.campaign_for_user(pg, campaign_id=campaign_id, user_id=caller.user_id)
     if row is None:
         raise NotFound("campaign not found")
@@ -224,7 +224,7 @@ async def campaign_insights(request: web.Request, query: InsightsQuery, campaign
 )
 async def ad_performance(request: web.Request, query: AdPerformanceQuery) -> web.Response:
     caller = principal(request)
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     ad = await queries.ad_for_user(pg, ad_id=query.ad_id, user_id=caller.user_id)
     if ad is None:
         raise NotFound("ad not found")
@@ -246,7 +246,11 @@ async def metrics_export(request: web.Request, query: ExportQuery) -> web.Respon
     if query.date_until < query.date_from:
         raise ValidationFailed.field(("query", "date_until"), "date_until is before date_from", kind="period")
     rows = await queries.export_rows(
-        request.app[PG], user_id=caller.user_id, since=query.date_from, until=query.date_until, limit=query.limit + 1
+        request.config_dict[PG],
+        user_id=caller.user_id,
+        since=query.date_from,
+        until=query.date_until,
+        limit=query.limit + 1,
     )
     out = []
     for row in rows[: query.limit]:

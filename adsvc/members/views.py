@@ -69,7 +69,7 @@ def _last_owner(doing: str) -> Conflict:
 )
 async def list_members(request: web.Request, query: MemberListQuery, account_id: str) -> web.Response:
     caller = principal(request)
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     access = await queries.account_access(pg, account_id=account_number(account_id), user_id=caller.user_id)
     if access is None or (access.role is None and not caller.is_admin):
         raise NotFound(_NO_ACCOUNT)
@@ -93,7 +93,7 @@ async def list_members(request: web.Request, query: MemberListQuery, account_id:
     path_params=_ACCOUNT,
 )
 async def add_member(request: web.Request, body: AddMemberIn, account_id: str) -> web.Response:
-    async with request.app[PG].acquire() as conn, conn.transaction():
+    async with request.config_dict[PG].acquire() as conn, conn.transaction():
         access = await _locked_access(request, conn, account_id)
         _require_manager_of_members(request, access, "add members")
         user = await user_by_email(conn, email=body.email)
@@ -136,7 +136,7 @@ async def add_member(request: web.Request, body: AddMemberIn, account_id: str) -
     path_params=_MEMBER,
 )
 async def change_member(request: web.Request, body: ChangeRoleIn, account_id: str, user_id: int) -> web.Response:
-    async with request.app[PG].acquire() as conn, conn.transaction():
+    async with request.config_dict[PG].acquire() as conn, conn.transaction():
         access = await _locked_access(request, conn, account_id)
         _require_manager_of_members(request, access, "change roles")
         before = await queries.member(conn, account_id=access.account_id, user_id=user_id)
@@ -175,7 +175,7 @@ async def change_member(request: web.Request, body: ChangeRoleIn, account_id: st
 async def remove_member(request: web.Request, account_id: str, user_id: int) -> web.Response:
     caller = principal(request)
     leaving = user_id == caller.user_id
-    async with request.app[PG].acquire() as conn, conn.transaction():
+    async with request.config_dict[PG].acquire() as conn, conn.transaction():
         access = await _locked_access(request, conn, account_id)
         if not may_remove(role=access.role, is_admin=caller.is_admin, caller_id=caller.user_id, target_id=user_id):
             raise Forbidden("only the account's owners can remove other members")

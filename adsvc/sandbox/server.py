@@ -92,7 +92,7 @@ def _bearer(request: web.Request) -> str | None:
 
 
 async def graph_call(request: web.Request) -> web.Response:
-    state = request.app[SANDBOX_STATE]
+    state = request.config_dict[SANDBOX_STATE]
     version = request.match_info.get("version", DEFAULT_VERSION)
     path = request.match_info.get("path", "")
     params = dict(request.query)
@@ -187,7 +187,7 @@ def _stringify(value: Any) -> Any:
 
 
 async def list_accounts(request: web.Request) -> web.Response:
-    state = request.app[SANDBOX_STATE]
+    state = request.config_dict[SANDBOX_STATE]
     data = state.data
     accounts = []
     for account in data.accounts.values():
@@ -206,7 +206,7 @@ async def list_accounts(request: web.Request) -> web.Response:
 
 
 async def get_ground_truth(request: web.Request) -> web.Response:
-    data = request.app[SANDBOX_STATE].data
+    data = request.config_dict[SANDBOX_STATE].data
     account_id = request.query.get("account_id", "")
     level = request.query.get("level", "ad")
     if data.account(account_id) is None:
@@ -223,7 +223,7 @@ async def get_ground_truth(request: web.Request) -> web.Response:
 
 
 async def get_objects(request: web.Request) -> web.Response:
-    data = request.app[SANDBOX_STATE].data
+    data = request.config_dict[SANDBOX_STATE].data
     account_id, kind = request.query.get("account_id", ""), request.query.get("kind", "campaign")
     if data.account(account_id) is None:
         return _control_error("unknown or missing account_id", 404)
@@ -233,11 +233,11 @@ async def get_objects(request: web.Request) -> web.Response:
 
 
 async def get_faults(request: web.Request) -> web.Response:
-    return _json_response(request.app[SANDBOX_STATE].faults.profile.to_json())
+    return _json_response(request.config_dict[SANDBOX_STATE].faults.profile.to_json())
 
 
 async def set_faults(request: web.Request) -> web.Response:
-    state = request.app[SANDBOX_STATE]
+    state = request.config_dict[SANDBOX_STATE]
     try:
         body = await request.json(loads=orjson.loads)
         if not isinstance(body, dict):
@@ -250,12 +250,12 @@ async def set_faults(request: web.Request) -> web.Response:
 
 
 async def restate(request: web.Request) -> web.Response:
-    return _json_response({"restatement_version": request.app[SANDBOX_STATE].data.restate()})
+    return _json_response({"restatement_version": request.config_dict[SANDBOX_STATE].data.restate()})
 
 
 async def expire_token(request: web.Request) -> web.Response:
     """Expire one token (or every configured one): 190 with subcode 463 (expired) or 460 (password changed)."""
-    state = request.app[SANDBOX_STATE]
+    state = request.config_dict[SANDBOX_STATE]
     body: dict[str, Any] = {}
     if request.body_exists:
         try:
@@ -273,9 +273,9 @@ async def expire_token(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    request.app[SANDBOX_STATE].reset()
+    request.config_dict[SANDBOX_STATE].reset()
     return _json_response({"success": True})
 
 
 async def get_stats(request: web.Request) -> web.Response:
-    return _json_response(request.app[SANDBOX_STATE].stats.to_json())
+    return _json_response(request.config_dict[SANDBOX_STATE].stats.to_json())

@@ -121,13 +121,13 @@ async def ready(request: web.Request) -> web.Response:
 @routes.get("/metrics", name="metrics", summary="Prometheus metrics of this process", auth=Auth.PUBLIC,
             content_type="text/plain")  # fmt: skip
 async def metrics(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[METRICS].render(), content_type="text/plain", charset="utf-8",
+    return web.Response(body=request.config_dict[METRICS].render(), content_type="text/plain", charset="utf-8",
                         headers={"Cache-Control": "no-store"})  # fmt: skip
 
 
 @routes.get("/api/openapi.json", name="openapi", summary="This OpenAPI document", auth=Auth.PUBLIC)
 async def openapi(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
+    return web.Response(body=request.config_dict[OPENAPI_DOCUMENT], content_type="application/json")
 
 
 def component_health(checks: dict[str, Check], workers: WorkerStatus | None, now: float) -> dict[str, str]:

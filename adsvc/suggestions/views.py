@@ -81,7 +81,7 @@ def _suggestion_out(row: queries.SuggestionRow) -> SuggestionOut:
 )
 async def list_suggestions(request: web.Request, query: SuggestionListQuery) -> web.Response:
     rows = await queries.list_suggestions(
-        request.app[PG],
+        request.config_dict[PG],
         user_id=principal(request).user_id,
         account_id=account_number(query.account_id) if query.account_id else None,
         statuses=[query.status] if query.status else None,
@@ -104,7 +104,7 @@ async def list_suggestions(request: web.Request, query: SuggestionListQuery) -> 
 )
 async def get_suggestion(request: web.Request, suggestion_id: int) -> web.Response:
     row = await queries.suggestion_for_user(
-        request.app[PG], suggestion_id=suggestion_id, user_id=principal(request).user_id
+        request.config_dict[PG], suggestion_id=suggestion_id, user_id=principal(request).user_id
     )
     if row is None:
         raise NotFound("suggestion not found")
@@ -113,7 +113,7 @@ async def get_suggestion(request: web.Request, suggestion_id: int) -> web.Respon
 
 async def _decide(request: web.Request, suggestion_id: int, status: str) -> web.Response:
     caller = principal(request)
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     row = await queries.suggestion_for_user(pg, suggestion_id=suggestion_id, user_id=caller.user_id)
     if row is None:
         raise NotFound("suggestion not found")
@@ -192,7 +192,7 @@ async def dismiss_suggestion(request: web.Request, suggestion_id: int) -> web.Re
 )
 async def apply_suggestion(request: web.Request, suggestion_id: int) -> web.Response:
     caller = principal(request)
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     row = await queries.suggestion_for_user(pg, suggestion_id=suggestion_id, user_id=caller.user_id)
     if row is None:
         raise NotFound("suggestion not found")
@@ -247,7 +247,7 @@ def _draft_out(draft: Draft) -> DraftOut:
 async def _plan(
     request: web.Request, account_ref: str, thresholds: Thresholds, kinds: Collection[str], *, dry_run: bool = True
 ) -> web.Response:
-    pg = request.app[PG]
+    pg = request.config_dict[PG]
     account = await account_for_user(pg, account_id=account_number(account_ref), user_id=principal(request).user_id)
     if account is None:
         raise NotFound("ad account not found")
@@ -351,7 +351,7 @@ async def reallocation_plan(request: web.Request, body: ReallocationPlanRunIn) -
 )
 async def automation_suggestions(request: web.Request, query: AutomationSuggestionsQuery) -> web.Response:
     rows = await queries.list_suggestions(
-        request.app[PG],
+        request.config_dict[PG],
         user_id=principal(request).user_id,
         account_id=account_number(query.account_id) if query.account_id else None,
         statuses=["open"],

@@ -98,14 +98,18 @@ async def _checked_account(request: web.Request, account_id: str | None) -> str 
     if account_id is None:
         return None
     number = account_number(account_id)
-    if not await queries.member_account_exists(request.app[PG], account_id=number, user_id=principal(request).user_id):
+    if not await queries.member_account_exists(
+        request.config_dict[PG], account_id=number, user_id=principal(request).user_id
+    ):
         # the same answer whether the account exists or not: no probing for other tenants' ids
         raise NotFound("ad account not found")
     return number
 
 
 async def _own_webhook(request: web.Request, webhook_id: int) -> queries.Webhook:
-    webhook = await queries.webhook_for_user(request.app[PG], webhook_id=webhook_id, user_id=principal(request).user_id)
+    webhook = await queries.webhook_for_user(
+        request.config_dict[PG], webhook_id=webhook_id, user_id=principal(request).user_id
+    )
     if webhook is None:
         raise NotFound("webhook not found")
     return webhook
@@ -113,7 +117,7 @@ async def _own_webhook(request: web.Request, webhook_id: int) -> queries.Webhook
 
 async def _audit(request: web.Request, action: str, webhook_id: int, **values: Any) -> None:
     await insert_audit_entry(
-        request.app[PG],
+        request.config_dict[PG],
         action=action,
         target_type="webhook",
         target_id=str(webhook_id),
@@ -131,7 +135,7 @@ async def _audit(request: web.Request, action: str, webhook_id: int, **values: A
 )
 async def list_webhooks(request: web.Request, query: WebhookListQuery) -> web.Response:
     account_id = account_number(query.account_id) if query.account_id else None
-    webhooks = await queries.webhooks_for_user(request.app[PG], user_id=principal(request).user_id,
+    webhooks = await queries.webhooks_for_user(request.config_dict[PG], user_id=principal(request).user_id,
                                                account_id=account_id)  # fmt: skip
     return json_response(WebhookListOut(data=[_out(webhook) for webhook in webhooks]))
 
@@ -146,7 +150,7 @@ async def list_webhooks(request: web.Request, query: WebhookListQuery) -> web.Re
     errors=(404, 409),
 )
 async def create_webhook(request: web.Request, body: WebhookIn) -> web.Response:
-    pg, caller = request.app[PG], principal(request)
+    pg, caller = request.config_dict[PG], principal(request)
     url = await _checked_url(body.url)
     account_id = await _checked_account(request, body.account_id)
     if await queries.count_webhooks(pg, user_id=caller.user_id) >= MAX_WEBHOOKS_PER_USER:
@@ -161,7 +165,7 @@ async def create_webhook(request: web.Request, body: WebhookIn) -> web.Response:
             events=list(body.events),
             format=body.format,
             description=body.description,
-            secret_ciphertext=request.app[TOKEN_BOX].seal(secret),
+            secret_ciphertext=request.config_dict[TOKEN_BOX].seal(secret),
             active=body.active,
         )
         await insert_audit_entry(
@@ -217,7 +221,7 @@ async def update_webhook(request: web.Request, body: WebhookPatch, webhook_id: i
     if "description" in given:
         changes["description"] = body.description
     webhook = await queries.update_webhook(
-        request.app[PG], webhook_id=webhook_id, user_id=principal(request).user_id, changes=changes
+        request.config_dict[PG], webhook_id=webhook_id, user_id=principal(request).user_id, changes=changes
     )
     if webhook is None:
         raise NotFound("webhook not found")
@@ -236,7 +240,9 @@ async def update_webhook(request: web.Request, body: WebhookPatch, webhook_id: i
 )
 async def delete_webhook(request: web.Request, webhook_id: int) -> web.Response:
     before = await _own_webhook(request, webhook_id)
-    if not await queries.delete_webhook(request.app[PG], webhook_id=webhook_id, user_id=principal(request).user_id):
+    if not await queries.delete_webhook(
+        request.config_dict[PG], webhook_id=webhook_id, user_id=principal(request).user_id
+    ):
         raise NotFound("webhook not found")
     await _audit(request, "webhook.delete", webhook_id, before=_public(before))
     return json_response(WebhookDeletedOut(id=webhook_id, deleted=True))
@@ -257,7 +263,7 @@ async def test_webhook(request: web.Request, webhook_id: int) -> web.Response:
     await limit_calls(request, "throttle_webhook_tests", account_id=webhook.account_id)
     try:
         event_id, delivery_id = await emit_test(
-            request.app[PG], request.app[ARQ], webhook=webhook, requested_by=principal(request).user_id
+            request.config_dict[PG], request.config_dict[ARQ], webhook=webhook, requested_by=principal(request).user_id
         )
     except (RedisError, OSError) as exc:
         raise ServiceUnavailable("the job queue is unavailable", retry_after=5) from exc
@@ -277,7 +283,11 @@ async def test_webhook(request: web.Request, webhook_id: int) -> web.Response:
 async def list_deliveries(request: web.Request, query: DeliveryListQuery, webhook_id: int) -> web.Response:
     webhook = await _own_webhook(request, webhook_id)
     rows = await queries.deliveries_for_webhook(
-        request.app[PG], webhook_id=webhook.id, status=query.status, before_id=query.before_id, limit=query.limit + 1
+        request.config_dict[PG],
+        webhook_id=webhook.id,
+        status=query.status,
+        before_id=query.before_id,
+        limit=query.limit + 1,
     )
     page, next_before_id = keyset_page(rows, query.limit)
     data = [DeliveryOut(**{k: v for k, v in dataclasses.asdict(row).items() if k != "webhook_id"}) for row in page]
@@ -294,7 +304,7 @@ def _n8n(request: web.Request) -> tuple[N8nClient, WebhookSettings]:
             "n8n is not configured: set N8N_API_URL and N8N_API_KEY", retry_after=60, code="n8n_not_configured"
         )
     client = N8nClient(
-        request.app[HTTP],
+        request.config_dict[HTTP],
         base_url=settings.n8n_api_url,
         api_key=settings.n8n_api_key,
         timeout=settings.n8n_timeout_seconds,
@@ -351,7 +361,7 @@ async def _create(
     except N8nError as exc:
         raise _n8n_error(exc) from None
     await insert_audit_entry(
-        request.app[PG],
+        request.config_dict[PG],
         action=f"n8n.workflow.create.{kind}",
         target_type="n8n_workflow",
         target_id=str(created.get("id")),
