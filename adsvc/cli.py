@@ -292,9 +292,9 @@ async def _reset_password(settings: Settings, *, email: str, password: str, acto
                     target_id=str(user.id), details={"revoked_tokens_issued_before": cutoff},
                 )  # fmt: skip
                 # before commit, as change-password does: if Redis cannot take it, the password stays as it was
-                lifetime = settings.jwt_expiration_minutes * 60
+                lifetime = settings.credential_lifetime_seconds
                 await revoke_user_tokens(
-                    redis, user_id=user.id, before=cutoff, token_lifetime_seconds=lifetime, timeout=5
+                    redis, user_id=user.id, before=cutoff, credential_lifetime_seconds=lifetime, timeout=5
                 )
             # the locked-out owner of a forgotten password can sign in at once
             await clear_account_failures(redis, settings, email=user.email)

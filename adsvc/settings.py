@@ -132,6 +132,11 @@ class Settings:
     login_max_failures_per_address: int = 20
     login_throttle_window_seconds: int = 900
     trust_forwarded_for: bool = False
+    # the pages' sessions: ended after this long without a request, and this long after sign-in whatever happens
+    session_idle_minutes: int = 60
+    session_absolute_hours: int = 12
+    # behind a proxy that terminates TLS: believe its X-Forwarded-Proto (the session cookie is Secure over HTTPS)
+    trust_forwarded_proto: bool = False
     argon2_time_cost: int = 3
     argon2_memory_cost_kib: int = 65536
     argon2_parallelism: int = 4
@@ -178,6 +183,12 @@ class Settings:
     migrations_dir: Path = REPO_ROOT / "migrations"
     templates_dir: Path = REPO_ROOT / "templates"
 
+    @property
+    def credential_lifetime_seconds(self) -> int:
+        """How long any credential issued now can stay valid: an access token or a page session. A per-user
+        revocation must outlive it."""
+        return max(self.jwt_expiration_minutes * 60, self.session_absolute_hours * 3600)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -198,6 +209,9 @@ class Settings:
             login_max_failures_per_address=_int(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20),
             login_throttle_window_seconds=_int(env, "LOGIN_THROTTLE_WINDOW_SECONDS", 900),
             trust_forwarded_for=_bool(env, "TRUST_FORWARDED_FOR", False),
+            session_idle_minutes=_int(env, "SESSION_IDLE_MINUTES", 60),
+            session_absolute_hours=_int(env, "SESSION_ABSOLUTE_HOURS", 12),
+            trust_forwarded_proto=_bool(env, "TRUST_FORWARDED_PROTO", False),
             argon2_time_cost=_int(env, "ARGON2_TIME_COST", 3),
             argon2_memory_cost_kib=_int(env, "ARGON2_MEMORY_COST_KIB", 65536),
             argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 4),
@@ -289,6 +303,12 @@ class Settings:
         _at_least("LOGIN_MAX_FAILURES_PER_ACCOUNT", self.login_max_failures_per_account, 1)
         _at_least("LOGIN_MAX_FAILURES_PER_ADDRESS", self.login_max_failures_per_address, 1)
         _at_least("LOGIN_THROTTLE_WINDOW_SECONDS", self.login_throttle_window_seconds, 1)
+        if not 1 <= self.session_idle_minutes <= 7 * 24 * 60:
+            raise ConfigError("SESSION_IDLE_MINUTES must be between 1 and 10080")
+        if not 1 <= self.session_absolute_hours <= 30 * 24:
+            raise ConfigError("SESSION_ABSOLUTE_HOURS must be between 1 and 720")
+        if self.session_idle_minutes > self.session_absolute_hours * 60:
+            raise ConfigError("SESSION_IDLE_MINUTES must not exceed SESSION_ABSOLUTE_HOURS")
         _at_least("ARGON2_TIME_COST", self.argon2_time_cost, 1)
         _at_least("ARGON2_PARALLELISM", self.argon2_parallelism, 1)
         # argon2 itself refuses less than 8 KiB per lane

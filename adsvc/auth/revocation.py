@@ -112,11 +112,11 @@ async def revoke_token(redis: Redis, principal: Principal, *, timeout: float, no
 
 
 async def revoke_user_tokens(
-    redis: Redis, *, user_id: int, before: float, token_lifetime_seconds: int, timeout: float
+    redis: Redis, *, user_id: int, before: float, credential_lifetime_seconds: int, timeout: float
 ) -> None:
     """Deny every token of a user issued before `before`; the key outlives the longest token still valid."""
     try:
         async with asyncio.timeout(timeout):
-            await redis.set(USER_PREFIX + str(user_id), repr(before), ex=token_lifetime_seconds + 60)
+            await redis.set(USER_PREFIX + str(user_id), repr(before), ex=credential_lifetime_seconds + 60)
     except (RedisError, OSError, TimeoutError) as exc:
         raise redis_unavailable(exc) from None

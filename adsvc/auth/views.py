@@ -7,9 +7,8 @@ import time
 from aiohttp import web
 
 from adsvc.audit.queries import insert_audit_entry
-from adsvc.auth import queries
+from adsvc.auth import queries, signin
 from adsvc.auth.apikeys import new_api_key
-from adsvc.auth.policy import password_problems
 from adsvc.auth.revocation import revoke_token, revoke_user_tokens
 from adsvc.auth.schemas import (
     ApiKeyListOut,
@@ -26,9 +25,9 @@ from adsvc.auth.schemas import (
     UserListQuery,
     UserOut,
 )
-from adsvc.auth.throttle import check_login_allowed, clear_account_failures, record_login_failure
+from adsvc.auth.signin import AuthContext, audit_sign_in, authenticate, policy_check
 from adsvc.auth.tokens import issue_access_token
-from adsvc.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from adsvc.errors import Conflict, NotFound
 from adsvc.keys import DUMMY_PASSWORD_HASH, PASSWORDS, PG, REDIS, SETTINGS
 from adsvc.requests import client_address, principal, request_id
 from adsvc.routing import Auth, Routes, json_response, keyset_page
@@ -36,7 +35,14 @@ from adsvc.routing import Auth, Routes, json_response, keyset_page
 routes = Routes(tag="auth")
 admin_routes = Routes(tag="admin")
 
-_BAD_CREDENTIALS = "invalid email or password"
+
+def auth_context(request: web.Request) -> AuthContext:
+    """The app resources and request origin that signing in needs (the pages build theirs the same way)."""
+    app = request.config_dict
+    return AuthContext(
+        settings=app[SETTINGS], pg=app[PG], redis=app[REDIS], passwords=app[PASSWORDS],
+        dummy_hash=app[DUMMY_PASSWORD_HASH], address=client_address(request), request_id=request_id(request),
+    )  # fmt: skip
 
 
 def _user_out(user: queries.User) -> UserOut:
@@ -50,16 +56,6 @@ def _user_out(user: queries.User) -> UserOut:
     )
 
 
-def _policy_check(password: str, *, email: str, min_length: int, field: str) -> None:
-    problems = password_problems(password, email=email, min_length=min_length)
-    if problems:
-        raise ValidationFailed(
-            "password does not meet the policy",
-            details=[{"loc": ["body", field], "msg": f"password {problem}", "type": "password_policy"}
-                     for problem in problems],
-        )  # fmt: skip
-
-
 @routes.post(
     "/api/v1/auth/login",
     name="auth-login",
@@ -70,46 +66,10 @@ def _policy_check(password: str, *, email: str, min_length: int, field: str) -> 
     errors=(400, 401, 415, 422, 429, 503),
 )
 async def login(request: web.Request, body: LoginIn) -> web.Response:
-    app = request.config_dict
-    settings, pg, redis, passwords = app[SETTINGS], app[PG], app[REDIS], app[PASSWORDS]
-    address = client_address(request)
-    await check_login_allowed(redis, settings, email=body.email, address=address)
-
-    user = await queries.user_by_email(pg, email=body.email)
-    # An unknown email is verified against a dummy hash: the same cost, status and body as a wrong password.
-    password_ok = await passwords.verify(user.hashed_password if user else app[DUMMY_PASSWORD_HASH], body.password)
-    if user is None or not password_ok or not user.is_active:
-        reason = "unknown_email" if user is None else ("wrong_password" if not password_ok else "user_disabled")
-        await record_login_failure(redis, settings, email=body.email, address=address)
-        await insert_audit_entry(
-            pg,
-            action="auth.login",
-            outcome="failure",
-            actor_id=user.id if user else None,
-            actor_label=body.email.strip().lower() if "@" in body.email else None,
-            target_type="user",
-            target_id=str(user.id) if user else None,
-            details={"reason": reason},
-            client_addr=address,
-            request_id=request_id(request),
-        )
-        raise Unauthorized(_BAD_CREDENTIALS, code="invalid_credentials")
-
-    if passwords.needs_rehash(user.hashed_password):
-        new_hash = await passwords.hash(body.password)
-        await queries.update_password_hash(pg, user_id=user.id, old_hash=user.hashed_password, new_hash=new_hash)
-    await clear_account_failures(redis, settings, email=body.email)
-    issued = issue_access_token(settings, user_id=user.id, email=user.email, is_admin=user.is_admin)
-    await insert_audit_entry(
-        pg,
-        action="auth.login",
-        actor_id=user.id,
-        target_type="user",
-        target_id=str(user.id),
-        details={"jti": issued.jti},
-        client_addr=address,
-        request_id=request_id(request),
-    )
+    auth = auth_context(request)
+    user = await authenticate(auth, email=body.email, password=body.password)
+    issued = issue_access_token(auth.settings, user_id=user.id, email=user.email, is_admin=user.is_admin)
+    await audit_sign_in(auth, user, credential={"jti": issued.jti})
     return json_response(TokenOut(access_token=issued.token, expires_in=issued.expires_in))
 
 
@@ -158,53 +118,15 @@ async def logout(request: web.Request) -> web.Response:
     errors=(400, 401, 415, 422, 429, 503),
 )
 async def change_password(request: web.Request, body: ChangePasswordIn) -> web.Response:
-    app = request.config_dict
-    settings, pg, redis, passwords = app[SETTINGS], app[PG], app[REDIS], app[PASSWORDS]
-    caller = principal(request)
-    address = client_address(request)
-    await check_login_allowed(redis, settings, email=caller.email, address=address)
-    user = await queries.user_by_id(pg, user_id=caller.user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("user no longer exists or is disabled")
-    if not await passwords.verify(user.hashed_password, body.old_password):
-        # Guessing the old password through a stolen token is throttled like a login.
-        await record_login_failure(redis, settings, email=caller.email, address=address)
-        raise ValidationFailed(
-            "old password is incorrect",
-            details=[{"loc": ["body", "old_password"], "msg": "is incorrect", "type": "wrong_password"}],
-        )
-    if body.new_password == body.old_password:
-        raise ValidationFailed(
-            "new password must differ from the old one",
-            details=[{"loc": ["body", "new_password"], "msg": "equals the old password", "type": "password_policy"}],
-        )
-    _policy_check(body.new_password, email=user.email, min_length=settings.password_min_length, field="new_password")
-    new_hash = await passwords.hash(body.new_password)
-
-    cutoff = time.time()
-    async with pg.acquire() as conn, conn.transaction():
-        await queries.set_password(conn, user_id=user.id, hashed_password=new_hash)
-        await insert_audit_entry(
-            conn,
-            action="auth.change_password",
-            actor_id=user.id,
-            target_type="user",
-            target_id=str(user.id),
-            details={"revoked_tokens_issued_before": cutoff},
-            client_addr=address,
-            request_id=request_id(request),
-        )
-        # Revoke before commit: if Redis cannot take it, the password stays as it was and the caller gets 503.
-        await revoke_user_tokens(
-            redis,
-            user_id=user.id,
-            before=cutoff,
-            token_lifetime_seconds=settings.jwt_expiration_minutes * 60,
-            timeout=settings.redis_timeout_seconds,
-        )
+    auth, caller = auth_context(request), principal(request)
+    cutoff = await signin.change_password(
+        auth, user_id=caller.user_id, email=caller.email, old_password=body.old_password,
+        new_password=body.new_password,
+    )  # fmt: skip
     issued = issue_access_token(
-        settings, user_id=user.id, email=user.email, is_admin=user.is_admin, now=max(time.time(), cutoff + 0.001)
-    )
+        auth.settings, user_id=caller.user_id, email=caller.email, is_admin=caller.is_admin,
+        now=max(time.time(), cutoff + 0.001),
+    )  # fmt: skip
     return json_response(TokenOut(access_token=issued.token, expires_in=issued.expires_in))
 
 
@@ -237,7 +159,7 @@ async def create_user(request: web.Request, body: CreateUserIn) -> web.Response:
     app = request.config_dict
     settings, pg = app[SETTINGS], app[PG]
     caller = principal(request)
-    _policy_check(body.password, email=body.email, min_length=settings.password_min_length, field="password")
+    policy_check(body.password, email=body.email, min_length=settings.password_min_length, field="password")
     hashed = await app[PASSWORDS].hash(body.password)
     async with pg.acquire() as conn, conn.transaction():
         user = await queries.insert_user(conn, email=body.email, hashed_password=hashed, is_admin=body.is_admin)
@@ -294,7 +216,7 @@ async def disable_user(request: web.Request, user_id: int) -> web.Response:
             redis,
             user_id=user_id,
             before=time.time(),
-            token_lifetime_seconds=settings.jwt_expiration_minutes * 60,
+            credential_lifetime_seconds=settings.credential_lifetime_seconds,
             timeout=settings.redis_timeout_seconds,
         )
     return json_response(_user_out(disabled))
