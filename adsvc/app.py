@@ -1,4 +1,4 @@
-"""The application factory: settings, resources, middlewares, routes, templates. Nothing else."""
+"""The application factory: settings, resources, middlewares, routes, templates, the pages sub-app. Nothing else."""
 
 from __future__ import annotations
 
@@ -20,12 +20,24 @@ from adsvc.automation.views import routes as automation_routes
 from adsvc.automation.views import rule_routes as automation_rule_routes
 from adsvc.campaigns.views import routes as campaign_routes
 from adsvc.contexts import agents_ctx, arq_ctx, http_session_ctx, passwords_ctx, pg_ctx, redis_ctx, replays_ctx
-from adsvc.keys import ENDPOINTS, KNOWN_MIGRATIONS, METRICS, OPENAPI_DOCUMENT, SETTINGS, STARTED_AT, TOKEN_VERIFIER
+from adsvc.keys import (
+    ENDPOINTS,
+    KNOWN_MIGRATIONS,
+    METRICS,
+    OPENAPI_DOCUMENT,
+    SETTINGS,
+    STARTED_AT,
+    TOKEN_VERIFIER,
+    TRANSLATIONS,
+)
 from adsvc.members.views import routes as member_routes
 from adsvc.metrics import Metrics
 from adsvc.middleware import auth_middleware, error_middleware, plain_server_header, request_context_middleware
 from adsvc.migrations import known_migrations
 from adsvc.openapi import build_openapi
+from adsvc.pages.i18n import load_translations
+from adsvc.pages.render import context_gettext, context_ngettext
+from adsvc.pages.site import create_pages_app, mount_pages
 from adsvc.routing import mount
 from adsvc.settings import Settings
 from adsvc.status.views import routes as status_routes
@@ -69,13 +81,18 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[KNOWN_MIGRATIONS] = known_migrations(settings.migrations_dir)
     app.cleanup_ctx.extend([pg_ctx, redis_ctx, arq_ctx, http_session_ctx, passwords_ctx, agents_ctx, replays_ctx])
 
-    aiohttp_jinja2.setup(
+    env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(settings.templates_dir),
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
     )
+    # each render brings its request's translations; the templates' _() and {% trans %} read them from there
+    env.install_gettext_callables(context_gettext, context_ngettext, newstyle=True)  # type: ignore[attr-defined]
+    app[TRANSLATIONS] = load_translations()
     app.router.add_static("/static", settings.templates_dir / "static", name="static")
     app[ENDPOINTS] = mount(app, ROUTE_TABLES)
+    mount_pages(app, create_pages_app())
     app[OPENAPI_DOCUMENT] = orjson.dumps(build_openapi(app[ENDPOINTS].values(), settings))
     return app

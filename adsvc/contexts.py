@@ -39,11 +39,13 @@ from adsvc.keys import (
     REDIS,
     REPLAYS,
     REVOCATION,
+    SESSIONS,
     SETTINGS,
     TOKEN_BOX,
 )
 from adsvc.metrics import Metrics
 from adsvc.outages import connect_or_unreachable, quiet_pool_floor_retries
+from adsvc.pages.sessions import SessionStore
 from adsvc.settings import Settings
 
 
@@ -143,7 +145,14 @@ async def pg_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[REDIS] = create_redis(app[SETTINGS])
-    app[REVOCATION] = RevocationChecker(app[REDIS], timeout=app[SETTINGS].redis_timeout_seconds)
+    settings = app[SETTINGS]
+    app[REVOCATION] = RevocationChecker(app[REDIS], timeout=settings.redis_timeout_seconds)
+    app[SESSIONS] = SessionStore(
+        app[REDIS],
+        idle_seconds=settings.session_idle_minutes * 60,
+        absolute_seconds=settings.session_absolute_hours * 3600,
+        timeout=settings.redis_timeout_seconds,
+    )
     yield
     await app[REDIS].aclose()
 

@@ -8,6 +8,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 from arq.connections import ArqRedis
+from babel.support import NullTranslations
 from redis.asyncio import Redis
 
 from adsvc.auth.passwords import PasswordHashing
@@ -20,6 +21,7 @@ from adsvc.graph.agent import FacebookAdsAgent
 from adsvc.graph.breaker import BreakerRegistry
 from adsvc.graph.cache import AgentCache
 from adsvc.metrics import Metrics
+from adsvc.pages.sessions import Session, SessionStore
 from adsvc.routing import Endpoint
 from adsvc.settings import Settings
 
@@ -45,5 +47,14 @@ ARQ: Final = web.AppKey("ARQ", ArqRedis)
 # the worker processes backtests replay in, and their slots (BACKTEST_CONCURRENCY)
 REPLAYS: Final = web.AppKey("REPLAYS", ReplayPool)
 
+# the pages: their sessions, and the texts of each language
+SESSIONS: Final = web.AppKey("SESSIONS", SessionStore)
+TRANSLATIONS: Final = web.AppKey("TRANSLATIONS", dict[str, NullTranslations])
+
 REQUEST_ID: Final = web.RequestKey("REQUEST_ID", str)
 PRINCIPAL: Final = web.RequestKey("PRINCIPAL", Principal)
+# a page request's session and its id (set by the pages' session middleware when someone is signed in)
+PAGE_SESSION: Final = web.RequestKey("PAGE_SESSION", Session)
+PAGE_SESSION_ID: Final = web.RequestKey("PAGE_SESSION_ID", str)
+# signed out: the CSRF token of the sign-in form (double-submitted: cookie and form field)
+CSRF_COOKIE_TOKEN: Final = web.RequestKey("CSRF_COOKIE_TOKEN", str)

@@ -25,8 +25,9 @@ from adsvc.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
-from adsvc.keys import ENDPOINTS, METRICS, PG, PRINCIPAL, REQUEST_ID, REVOCATION, TOKEN_VERIFIER
+from adsvc.keys import ENDPOINTS, METRICS, PG, PRINCIPAL, REQUEST_ID, REVOCATION, SESSIONS, TOKEN_VERIFIER
 from adsvc.outages import DATABASE, OUTAGES, RETRY_AFTER_SECONDS, outage_of
+from adsvc.pages.sessions import COOKIE_NAME
 from adsvc.routing import Auth
 
 log = logging.getLogger("adsvc.web")
@@ -162,17 +163,31 @@ async def _bearer_principal(request: web.Request) -> Principal:
     return principal
 
 
+async def _session_principal(request: web.Request, session_id: str) -> Principal:
+    store = request.config_dict[SESSIONS]
+    session = await store.load(session_id)
+    if session is None:
+        raise Unauthorized("no session")
+    principal = session.principal(session_id, absolute_seconds=store.absolute_seconds)
+    await request.config_dict[REVOCATION].check(principal)
+    return principal
+
+
 async def admin_caller(request: web.Request) -> Principal | None:
     """The administrator behind a request to a public ops endpoint, or None: the one place that decides who sees
     the detail (account names and ids, worker hosts and PIDs, error texts) behind the component health that anyone
-    sees. Today an admin bearer token; the pages' admin session belongs here too.
+    sees: an admin bearer token, or an admin's session of the pages.
 
     Anything short of a proven, active admin (no token, a bad or revoked one, Redis or PostgreSQL unable to say)
     gets the public view, never an error: these pages must answer most when something is down."""
-    if "Authorization" not in request.headers:
+    session_id = request.cookies.get(COOKIE_NAME)
+    if "Authorization" not in request.headers and not session_id:
         return None
     try:
-        principal = await _bearer_principal(request)
+        if "Authorization" in request.headers or not session_id:
+            principal = await _bearer_principal(request)
+        else:
+            principal = await _session_principal(request, session_id)
         if not await is_active_admin(request.config_dict[PG], user_id=principal.user_id):
             return None
     except (ApiError, OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

@@ -86,10 +86,10 @@ async def test_unexpected_error_is_bare_500_logged_with_request_id(aiohttp_clien
     async def explode(request: web.Request) -> web.Response:
         raise RuntimeError("database password is hunter2")
 
-    app.router.add_get("/explode", explode, name="explode")
+    app.router.add_get("/api/explode", explode, name="explode")
     client = await aiohttp_client(app)
     with caplog.at_level(logging.ERROR, logger="adsvc.web"):
-        response = await client.get("/explode", headers={"X-Request-ID": "req-500"})
+        response = await client.get("/api/explode", headers={"X-Request-ID": "req-500"})
     assert response.status == 500
     body = await response.json()
     _assert_error(body, "internal_error")

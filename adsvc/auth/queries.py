@@ -21,6 +21,8 @@ class User:
     created_at: datetime
     password_changed_at: datetime
     disabled_at: datetime | None
+    # the pages' language (adsvc.pages.i18n.LOCALES); None: the browser's
+    locale: str | None
 
 
 def _user(row: asyncpg.Record | None) -> User | None:
@@ -30,7 +32,7 @@ def _user(row: asyncpg.Record | None) -> User | None:
 async def user_by_email(db: Executor, *, email: str) -> User | None:
     row = await db.fetchrow(
         """
-        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
+        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at, locale
         from users where lower(email) = lower($1)
         """,
         email.strip(),
@@ -41,7 +43,7 @@ async def user_by_email(db: Executor, *, email: str) -> User | None:
 async def user_by_id(db: Executor, *, user_id: int) -> User | None:
     row = await db.fetchrow(
         """
-        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
+        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at, locale
         from users where id = $1
         """,
         user_id,
@@ -53,7 +55,7 @@ async def lock_user(conn: asyncpg.Connection, *, user_id: int) -> User | None:
     """The user, row-locked until the caller's transaction ends."""
     row = await conn.fetchrow(
         """
-        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
+        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at, locale
         from users where id = $1
         for update
         """,
@@ -69,7 +71,7 @@ async def insert_user(db: Executor, *, email: str, hashed_password: str, is_admi
         insert into users (email, hashed_password, is_admin)
         values ($1, $2, $3)
         on conflict ((lower(email))) do nothing
-        returning id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
+        returning id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at, locale
         """,
         email.strip(),
         hashed_password,
@@ -104,7 +106,7 @@ async def disable_user(db: Executor, *, user_id: int) -> User | None:
         """
         update users set is_active = false, disabled_at = clock_timestamp()
         where id = $1
-        returning id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
+        returning id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at, locale
         """,
         user_id,
     )
@@ -122,7 +124,7 @@ async def count_users(db: Executor) -> int:
 async def list_users(db: Executor, *, after_id: int, limit: int) -> list[User]:
     rows = await db.fetch(
         """
-        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at
+        select id, email, hashed_password, is_active, is_admin, created_at, password_changed_at, disabled_at, locale
         from users where id > $1 order by id limit $2
         """,
         after_id,
@@ -194,3 +196,8 @@ async def use_api_key(db: Executor, *, digest: bytes) -> KeyOwner | None:
         digest,
     )
     return KeyOwner(**dict(row)) if row is not None else None
+
+
+async def set_locale(db: Executor, *, user_id: int, locale: str | None) -> bool:
+    status: str = await db.execute("update users set locale = $2 where id = $1", user_id, locale)
+    return status == "UPDATE 1"
