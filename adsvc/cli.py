@@ -151,7 +151,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         port = args.port if args.port is not None else settings.port
 
         def listening() -> None:
-            print(f"adsvc: serving on http://{host}:{port} (sign in: http://{host}:{port}/ · status: http://{host}:{port}/status)", flush=True)
+            base = f"http://{host}:{port}"
+            print(f"adsvc: serving on {base} (sign in: {base}/ · status: {base}/status)", flush=True)
 
         try:
             run_server(app, host=host, port=port, loop=loop, listening=listening)
@@ -666,7 +667,9 @@ def _run_dev(args: argparse.Namespace) -> None:
             _wait_until_started(port, settings.redis_url or "")
             print(_credentials_box(admin_email, password, saved_to, base), flush=True)
         print(f"adsvc dev: running {supervisor.roster()}; a child that dies is restarted", flush=True)
-        print(f"adsvc dev: sign in at {base}/  status {base}/status  API {base}/api/docs  (Ctrl-C stops)", flush=True)
+        print(
+            f"adsvc dev: web {base}/ (sign in)  status {base}/status  API {base}/api/docs  (Ctrl-C stops)", flush=True
+        )
         try:
             while not stop.wait(0.2):
                 supervisor.tick()

@@ -144,9 +144,29 @@ class EmbeddedRedis:
                     raise RuntimeError(f"redis-server did not listen on port {self.port} within 15 s") from None
                 continue
             raise RuntimeError(f"redis-server exited with {code}; see {self.path / 'redis.log'}")
+        self._wait_until_loaded(deadline)
         (self.path / "redis.port").write_text(str(self.port))
         (self.path / "redis.pid").write_text(str(self.process.pid))
         return self.url
+
+    def _wait_until_loaded(self, deadline: float) -> None:
+        """Listening is not serving: while it loads its data Redis answers every command with LOADING."""
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.exceptions.BusyLoadingError:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("redis-server did not load its data within 15 s") from None
+                    assert self.process is not None
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        self.process.wait(timeout=0.05)
+        finally:
+            client.close()
 
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): connections hang, as with a stuck Redis."""
