@@ -139,8 +139,12 @@ async def test_another_users_account_is_a_404_on_every_members_page_and_post(cli
     assert (await page(client, base))[0] == 404
     assert (await page(client, f"{base}/{owner.id}/remove"))[0] == 404
     assert (await page(client, "/accounts/999999999999999/members"))[0] == 404
-    for path, data in ((base, {"email": stranger.email, "role": "owner"}), (f"{base}/{owner.id}/role", {"role": "viewer"}),
-                       (f"{base}/{owner.id}/remove", {})):  # fmt: skip
+    posts = [
+        (base, {"email": stranger.email, "role": "owner"}),
+        (f"{base}/{owner.id}/role", {"role": "viewer"}),
+        (f"{base}/{owner.id}/remove", {}),
+    ]
+    for path, data in posts:
         status, _, html = await _post(client, path, {"_csrf": csrf, **data})
         assert status == 404 and "Page not found" in html
     assert await _roles(db, account_id) == {owner.id: "owner"}

@@ -80,8 +80,8 @@ async def test_the_page_shows_the_same_runs_as_the_api_and_a_running_syncs_progr
                                          until=None)  # fmt: skip
     await collection.record_progress(db, run_id=running, progress=0.375, rows_written=4321, objects_written=0,
                                      graph_calls=3)  # fmt: skip
-    api = await client.get(f"/api/v1/ad-accounts/{account_id}/sync-runs", headers=bearer(await login(client,
-                                                                                                  user.email)))  # fmt: skip
+    token = await login(client, user.email)
+    api = await client.get(f"/api/v1/ad-accounts/{account_id}/sync-runs", headers=bearer(token))
     runs = (await api.json())["data"]
     await sign_in(client, user.email)
     status, html = await page(client, f"/syncs/{account_id}")

@@ -14,6 +14,7 @@ from webhooks.helpers import local_receivers, receiver, run_webhook_worker, work
 
 __all__ = ["local_receivers", "receiver", "worker_env"]
 
+_FORM_KEY = re.compile(r'name="idempotency_key" value="([^"]+)"')
 _SECRET = re.compile(r'<p class="secret" id="secret">([^<]+)</p>')
 
 
@@ -27,7 +28,7 @@ async def _create(client, url, *, events=("test",), account_id="", key=None):
     assert status == 200
     form = [("_csrf", csrf_of(html)), ("url", url), ("format", "json"), ("account_id", account_id),
             ("description", "from the page"), ("active", "on"),
-            ("idempotency_key", key or re.search(r'name="idempotency_key" value="([^"]+)"', html).group(1))]  # fmt: skip
+            ("idempotency_key", key or _FORM_KEY.search(html).group(1))]  # fmt: skip
     form += [("events", event) for event in events]
     return await _post(client, "/webhooks/new", form)
 
@@ -112,7 +113,7 @@ async def test_test_sends_are_throttled_like_the_api_with_a_429_page(client, db,
     await sign_in(client, user.email)
     await _create(client, receiver.url)
     webhook_id = await db.fetchval("select id from webhooks where user_id = $1", user.id)
-    status, html = await page(client, f"/webhooks/{webhook_id}")
+    _status, html = await page(client, f"/webhooks/{webhook_id}")
     csrf = csrf_of(html)
     statuses = [(await _post(client, f"/webhooks/{webhook_id}/test", {"_csrf": csrf}))[0] for _ in range(6)]
     assert [r.status for r in statuses] == [303] * 5 + [429]
@@ -148,7 +149,9 @@ async def test_the_deliveries_are_paged_and_filtered_by_status(client, db, setti
     await _create(client, receiver.url)
     webhook_id = await db.fetchval("select id from webhooks where user_id = $1", user.id)
     for n in range(55):
-        await db.execute("insert into webhook_events (id, event, data) values ($1, 'test', '{}')", f"page-test:{webhook_id}:{n}")
+        await db.execute(
+            "insert into webhook_events (id, event, data) values ($1, 'test', '{}')", f"page-test:{webhook_id}:{n}"
+        )
         await db.execute("insert into webhook_deliveries (webhook_id, event_id, status) values ($1, $2, $3)",
                          webhook_id, f"page-test:{webhook_id}:{n}", "failed" if n == 0 else "delivered")  # fmt: skip
     status, html = await page(client, f"/webhooks/{webhook_id}")
