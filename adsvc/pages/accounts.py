@@ -130,8 +130,13 @@ async def members_add(request: web.Request) -> web.Response:
     account_id = request.match_info["account_id"]
     values = await form_values(request)
     email = values.get("email", "").strip()[:320]
-    body, errors = parse(AddMemberIn, {"email": email, "role": values.get("role", "")})
+    body, problems = parse(AddMemberIn, {"email": email, "role": values.get("role", "")})
     if body is None:
+        errors: FieldErrors = {}
+        if "email" in problems:
+            errors["email"] = gettext(request, "Enter the email address of an adsvc user.")
+        if "role" in problems:
+            errors["role"] = gettext(request, "Choose one of the roles.")
         return await _members_page(request, account_id, errors=errors, values=values, status=422)
     try:
         added = await changes.add_member(request.config_dict[PG], principal(request), audit_origin(request),

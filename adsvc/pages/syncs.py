@@ -30,6 +30,8 @@ def _notice(request: web.Request) -> str | None:
     done = request.query.get("done")
     if done == "queued":
         return gettext(request, "The sync was queued; its progress shows here once a worker starts it.")
+    if done == "behind":
+        return gettext(request, "The sync was queued behind the one running now: it starts when that one ends.")
     if done == "already":
         return gettext(request, "This sync was already queued a moment ago: nothing was added.")
     return None
@@ -76,7 +78,9 @@ async def syncs_list(request: web.Request) -> web.Response:
 @routes.get("/syncs/{account_id}", name="page-syncs-account")
 async def syncs_account(request: web.Request) -> web.Response:
     account = await _member_account(request)
-    query, _errors = parse(SyncRunListQuery, dict(request.query))
+    query, _errors = parse(
+        SyncRunListQuery, {name: request.query[name] for name in ("before_id",) if name in request.query}
+    )
     if query is None:
         raise web.HTTPNotFound()
     rows = await runs_for_account(request.config_dict[PG], account_id=account.id, before_id=query.before_id,
@@ -103,6 +107,9 @@ async def sync_now(request: web.Request) -> web.Response:
     except Forbidden:
         return error_page(request, 403, message=gettext(request, "Only the account's owners and managers can start a "
                                                                  "sync."))  # fmt: skip
-    back = values.get("back") == "account"
-    target = f"/syncs/{account.id}" if back else "/syncs"
-    raise web.HTTPSeeOther(f"{target}?done={'queued' if queued.queued else 'already'}#account-{account.id}")
+    outcome = "already"
+    if queued.queued:
+        running = await account_queries.running_sync_count(request.config_dict[PG], account_id=account.id)
+        outcome = "behind" if running else "queued"
+    target = f"/syncs/{account.id}" if values.get("back") == "account" else "/syncs"
+    raise web.HTTPSeeOther(f"{target}?done={outcome}#account-{account.id}")

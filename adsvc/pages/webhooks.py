@@ -8,11 +8,14 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from adsvc.accounts import queries as account_queries
+from adsvc.auth.revocation import redis_unavailable
 from adsvc.errors import Conflict, ValidationFailed
 from adsvc.keys import ARQ, PG, REDIS, SETTINGS, TOKEN_BOX
 from adsvc.pages.forms import FieldErrors, field_errors, parse
@@ -32,6 +35,7 @@ routes = web.RouteTableDef()
 FORM_KEY_PREFIX = "adsvc:page-form:webhook-create:"
 FORM_KEY_SECONDS = 86400
 _PENDING = b"pending"
+T = TypeVar("T")
 
 
 def _webhook_id(request: web.Request) -> int:
@@ -78,29 +82,33 @@ async def webhooks_new(request: web.Request) -> web.Response:
     return await _form(request, values={"events": [], "format": "json", "active": True}, errors={}, status=200)
 
 
-class _Redis:
-    """The create form's key claim, bounded by the Redis timeout like every other Redis call of a request."""
+class FormClaim:
+    """A create form's idempotency key, claimed in Redis (bounded by the Redis timeout; Redis down: a 503 page)."""
 
     def __init__(self, request: web.Request, user_id: int, key: str) -> None:
         self._redis = request.config_dict[REDIS]
         self._timeout = request.config_dict[SETTINGS].redis_timeout_seconds
         self._name = f"{FORM_KEY_PREFIX}{user_id}:{key}"
 
+    async def _call(self, command: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await command
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise redis_unavailable(exc) from None
+
     async def claim(self) -> bytes | None:
         """None when this key is new (now claimed), else what the first submit left: pending or a webhook id."""
-        async with asyncio.timeout(self._timeout):
-            if await self._redis.set(self._name, _PENDING, nx=True, ex=FORM_KEY_SECONDS):
-                return None
-            found: bytes | None = await self._redis.get(self._name)
-            return found or _PENDING
+        if await self._call(self._redis.set(self._name, _PENDING, nx=True, ex=FORM_KEY_SECONDS)):
+            return None
+        found: bytes | None = await self._call(self._redis.get(self._name))
+        return found or _PENDING
 
     async def done(self, webhook_id: int) -> None:
-        async with asyncio.timeout(self._timeout):
-            await self._redis.set(self._name, str(webhook_id), ex=FORM_KEY_SECONDS)
+        await self._call(self._redis.set(self._name, str(webhook_id), ex=FORM_KEY_SECONDS))
 
     async def release(self) -> None:
-        async with asyncio.timeout(self._timeout):
-            await self._redis.delete(self._name)
+        await self._call(self._redis.delete(self._name))
 
 
 @routes.post("/webhooks/new", name="page-webhooks-create")
@@ -120,12 +128,15 @@ async def webhooks_create(request: web.Request) -> web.Response:
     body, errors = parse(WebhookIn, {name: values[name] for name in
                                      ("url", "events", "format", "account_id", "description", "active")})  # fmt: skip
     if body is None:
+        if any(name == "events" or name.startswith("events.") for name in errors):
+            errors = {name: text for name, text in errors.items() if not name.startswith("events")}
+            errors["events"] = gettext(request, "Choose at least one event of the list.")
         return await _form(request, values=values, errors=errors, status=422)
     caller = principal(request)
     key = values["idempotency_key"]
     if not re.fullmatch(IDEMPOTENCY_KEY_PATTERN, key):
         key = secrets.token_urlsafe(24)  # a form without its key still works, once
-    claim = _Redis(request, caller.user_id, key)
+    claim = FormClaim(request, caller.user_id, key)
     first = await claim.claim()
     if first is not None:
         if first == _PENDING:

@@ -93,6 +93,12 @@ async def test_the_page_shows_the_same_runs_as_the_api_and_a_running_syncs_progr
     assert "1,234" in html and "succeeded" in html
     status, html = await page(client, "/syncs")
     assert status == 200 and "38% done" in html and f'href="/syncs/{account_id}"' in html
+    # sync now while one runs: queued behind it, and the page says so
+    response = await client.post(f"/syncs/{account_id}", data={"_csrf": csrf_of(html), "kind": "insights",
+                                                              "back": "account"}, allow_redirects=False)  # fmt: skip
+    assert response.status == 303 and response.headers["Location"].startswith(f"/syncs/{account_id}?done=behind")
+    status, html = await page(client, response.headers["Location"].split("#")[0])
+    assert "queued behind the one running now" in html, response.headers["Location"]
 
 
 async def test_viewers_see_no_sync_button_and_get_a_403_page_if_they_post(client, db, settings):

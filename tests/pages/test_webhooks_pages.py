@@ -95,7 +95,7 @@ async def test_the_form_refuses_what_the_api_refuses(client, db, settings, recei
     response, html = await _create(client, "ftp://example.com/hook")
     assert response.status == 422
     response, html = await _create(client, receiver.url, events=())
-    assert response.status == 422 and 'id="events-error"' in html
+    assert response.status == 422 and 'id="events-error">Choose at least one event of the list.' in html
     response, html = await _create(client, receiver.url, events=("no.such.event",))
     assert response.status == 422
     response, _ = await _create(client, receiver.url, account_id=theirs)
