@@ -15,7 +15,7 @@ from adsvc.keys import PG
 from adsvc.members import changes
 from adsvc.members import queries as member_queries
 from adsvc.members.roles import ROLES, may_manage_members, may_remove
-from adsvc.members.schemas import AddMemberIn, ChangeRoleIn
+from adsvc.members.schemas import AddMemberIn, ChangeRoleIn, MemberListQuery
 from adsvc.pages.forms import FieldErrors, form_values, parse
 from adsvc.pages.middleware import error_page
 from adsvc.pages.render import gettext, render
@@ -78,9 +78,10 @@ async def _members_page(
     status: int = 200,
 ) -> web.Response:
     pg, caller = request.config_dict[PG], principal(request)
-    after_id = request.query.get("after_id", "0")
-    page = await changes.list_members(pg, caller, account_id, after_id=int(after_id) if after_id.isdigit() else 0,
-                                      limit=MEMBERS_PER_PAGE)  # fmt: skip
+    query, _ = parse(MemberListQuery, {"after_id": request.query.get("after_id", "0")})
+    if query is None:
+        raise web.HTTPNotFound()
+    page = await changes.list_members(pg, caller, account_id, after_id=query.after_id, limit=MEMBERS_PER_PAGE)
     account = await account_queries.account_by_id(pg, account_id=page.access.account_id)
     if account is None:
         raise NotFound(changes.NO_ACCOUNT)
@@ -122,12 +123,12 @@ def _members_path(account_id: str, done: str) -> str:
 
 @routes.get("/accounts/{account_id}/members", name="page-members-list")
 async def members_list(request: web.Request) -> web.Response:
-    return await _members_page(request, request.match_info["account_id"])
+    return await _members_page(request, account_id_of(request))
 
 
 @routes.post("/accounts/{account_id}/members", name="page-members-add")
 async def members_add(request: web.Request) -> web.Response:
-    account_id = request.match_info["account_id"]
+    account_id = account_id_of(request)
     values = await form_values(request)
     email = values.get("email", "").strip()[:320]
     body, problems = parse(AddMemberIn, {"email": email, "role": values.get("role", "")})
@@ -152,6 +153,14 @@ async def members_add(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(_members_path(account_id, "added" if added.created else "unchanged"))
 
 
+def account_id_of(request: web.Request) -> str:
+    """The path's account id; one no account can have (a NUL character) is a 404, as in the API."""
+    raw = request.match_info["account_id"]
+    if "\x00" in raw or len(raw) > 40:
+        raise web.HTTPNotFound()
+    return raw
+
+
 def _user_id(request: web.Request) -> int:
     raw = request.match_info["user_id"]
     if not raw.isdigit() or len(raw) > 18:
@@ -161,7 +170,7 @@ def _user_id(request: web.Request) -> int:
 
 @routes.post("/accounts/{account_id}/members/{user_id}/role", name="page-members-role")
 async def members_role(request: web.Request) -> web.Response:
-    account_id, user_id = request.match_info["account_id"], _user_id(request)
+    account_id, user_id = account_id_of(request), _user_id(request)
     values = await form_values(request)
     body, _errors = parse(ChangeRoleIn, {"role": values.get("role", "")})
     if body is None:
@@ -179,7 +188,7 @@ async def members_role(request: web.Request) -> web.Response:
 
 @routes.get("/accounts/{account_id}/members/{user_id}/remove", name="page-members-remove-confirm")
 async def members_remove_confirm(request: web.Request) -> web.Response:
-    account_id, user_id = request.match_info["account_id"], _user_id(request)
+    account_id, user_id = account_id_of(request), _user_id(request)
     pg, caller = request.config_dict[PG], principal(request)
     access = await changes.visible_access(pg, caller, account_id)
     if not may_remove(role=access.role, is_admin=caller.is_admin, caller_id=caller.user_id, target_id=user_id):
@@ -195,7 +204,7 @@ async def members_remove_confirm(request: web.Request) -> web.Response:
 
 @routes.post("/accounts/{account_id}/members/{user_id}/remove", name="page-members-remove")
 async def members_remove(request: web.Request) -> web.Response:
-    account_id, user_id = request.match_info["account_id"], _user_id(request)
+    account_id, user_id = account_id_of(request), _user_id(request)
     caller = principal(request)
     try:
         removed = await changes.remove_member(request.config_dict[PG], caller, audit_origin(request), account_id,

@@ -14,7 +14,7 @@ from adsvc.collection.queries import runs_for_account
 from adsvc.collection.records import account_number
 from adsvc.errors import Forbidden, NotFound, ValidationFailed
 from adsvc.keys import ARQ, PG
-from adsvc.pages.accounts import last_runs, role_names
+from adsvc.pages.accounts import account_id_of, last_runs, role_names
 from adsvc.pages.forms import form_values, parse
 from adsvc.pages.middleware import error_page
 from adsvc.pages.render import freshness, gettext, render
@@ -47,7 +47,7 @@ def _kind_names(request: web.Request) -> dict[str, str]:
 
 async def _member_account(request: web.Request) -> account_queries.Account:
     account = await account_queries.account_for_user(request.config_dict[PG],
-                                                     account_id=account_number(request.match_info["account_id"]),
+                                                     account_id=account_number(account_id_of(request)),
                                                      user_id=principal(request).user_id)  # fmt: skip
     if account is None:
         raise NotFound("ad account not found")

@@ -59,6 +59,9 @@ async def test_an_owner_adds_a_member_by_email_and_a_double_submit_adds_once(cli
     assert entries[0]["after"]["role"] == "analyst" and entries[0]["request_id"]
     status, html = await page(client, f"/accounts/{account_id}/members?done=unchanged")
     assert newcomer.email in html and "Nothing changed" in html
+    status, html = await page(client, f"/accounts/{account_id}/members?after_id={owner.id}")
+    assert status == 200 and (newcomer.email in html) == (newcomer.id > owner.id)
+    assert (await page(client, f"/accounts/{account_id}/members?after_id=99999999999999999999999"))[0] == 404
 
 
 async def test_the_apis_refusals_are_shown_as_messages_on_the_members_page(client, db, settings):

@@ -91,6 +91,8 @@ async def test_the_page_shows_the_same_runs_as_the_api_and_a_running_syncs_progr
     assert re.search(r"<progress max=\"1\" value=\"0\.375\d*\">", html)
     assert "already running" in html
     assert "1,234" in html and "succeeded" in html
+    status, html = await page(client, f"/syncs/{account_id}?before_id={running}")  # the older page: the API's keyset
+    assert status == 200 and "succeeded" in html and "Sync running" not in html
     status, html = await page(client, "/syncs")
     assert status == 200 and "38% done" in html and f'href="/syncs/{account_id}"' in html
     # sync now while one runs: queued behind it, and the page says so
@@ -124,6 +126,7 @@ async def test_another_users_account_is_a_404_on_the_sync_pages_and_queues_nothi
     status, html = await page(client, "/syncs")
     assert status == 200 and account_id not in html
     assert (await page(client, f"/syncs/{account_id}"))[0] == 404
+    assert (await page(client, "/syncs/1%002"))[0] == 404
     status, _, _ = await _sync_now(client, account_id, {"_csrf": csrf, "kind": "insights"})
     assert status == 404
     assert await _sync_jobs(client, account_id) == []
