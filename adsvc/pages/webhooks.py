@@ -149,7 +149,7 @@ async def webhooks_create(request: web.Request) -> web.Response:
     except ValidationFailed as exc:
         await claim.release()
         return await _form(request, values={**values, "idempotency_key": ""}, errors=field_errors(exc), status=422)
-    except BaseException:
+    except Exception:
         await claim.release()
         raise
     await claim.done(webhook.id)
