@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -30,6 +29,7 @@ from adsvc.accounts.schemas import (
     SyncRunListQuery,
     SyncRunOut,
 )
+from adsvc.accounts.syncing import queue_sync
 from adsvc.audit.queries import insert_audit_entry
 from adsvc.collection.conversions import check_action_types, describe, rule_for
 from adsvc.collection.queries import runs_for_account
@@ -47,9 +47,6 @@ from adsvc.routing import Auth, Routes, json_response, keyset_page
 routes = Routes(tag="ad-accounts")
 ops_routes = Routes(tag="ops")
 admin_routes = Routes(tag="admin")
-
-SYNC_ROLES = frozenset({"owner", "manager"})
-JOB_FOR_KIND = {"structure": "sync_structure", "insights": "sync_insights", "backfill": "backfill_insights"}
 
 
 def _account_out(account: queries.Account) -> AccountOut:
@@ -192,28 +189,9 @@ async def get_account(request: web.Request, account_id: str) -> web.Response:
 )
 async def trigger_sync(request: web.Request, body: SyncIn, account_id: str) -> web.Response:
     account = await _member_account(request, account_id)
-    if account.role not in SYNC_ROLES:
-        raise Forbidden("only owners and managers can start a sync")
-    args: list[object] = [account.id]
-    if body.kind == "backfill":
-        args.append(body.days or 90)
-    elif body.days is not None:
-        raise ValidationFailed.field(("body", "days"), "days applies to backfill only")
-    # one job id per account and kind per minute: a double click queues one sync
-    job_id = f"sync-{body.kind}:{account.id}:{int(time.time() // 60)}"
-    try:
-        job = await request.config_dict[ARQ].enqueue_job(JOB_FOR_KIND[body.kind], *args, _job_id=job_id)
-    except (RedisError, OSError) as exc:
-        raise ServiceUnavailable("the job queue is unavailable", retry_after=5) from exc
-    await insert_audit_entry(
-        request.config_dict[PG],
-        action="ad_account.sync",
-        target_type="ad_account",
-        target_id=account.id,
-        details={"kind": body.kind, "days": body.days, "job_id": job_id, "queued": job is not None},
-        **audit_origin(request),
-    )
-    return json_response(SyncQueuedOut(job_id=job_id, kind=body.kind, queued=job is not None), status=202)
+    queued = await queue_sync(request.config_dict[PG], request.config_dict[ARQ], account=account, kind=body.kind,
+                              days=body.days, origin=audit_origin(request))  # fmt: skip
+    return json_response(SyncQueuedOut(job_id=queued.job_id, kind=queued.kind, queued=queued.queued), status=202)
 
 
 @routes.get(

@@ -7,21 +7,18 @@ import secrets
 from typing import Any
 
 from aiohttp import web
-from redis.exceptions import RedisError
 
 from adsvc.audit.queries import insert_audit_entry
 from adsvc.collection.records import account_number
-from adsvc.errors import ApiError, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from adsvc.errors import ApiError, ServiceUnavailable, ValidationFailed
 from adsvc.integrations.n8n import N8nClient, N8nError
 from adsvc.integrations.n8n_workflows import alerts_workflow, metrics_workflow, validate_workflow
 from adsvc.keys import ARQ, HTTP, PG, TOKEN_BOX
 from adsvc.ratelimit import limit_calls
-from adsvc.requests import audit_origin, client_address, principal, request_id
+from adsvc.requests import audit_origin, principal
 from adsvc.routing import Auth, Routes, json_response, keyset_page
-from adsvc.webhooks import queries
+from adsvc.webhooks import queries, subscriptions
 from adsvc.webhooks.config import WebhookSettings
-from adsvc.webhooks.deliveries import emit_test
-from adsvc.webhooks.events import new_secret
 from adsvc.webhooks.schemas import (
     AlertsWorkflowIn,
     CreatedWorkflowOut,
@@ -42,12 +39,10 @@ from adsvc.webhooks.schemas import (
     WebhookPatch,
     WorkflowValidationOut,
 )
-from adsvc.webhooks.targets import TargetGuard, TargetRefused
 
 routes = Routes(tag="webhooks")
 n8n_routes = Routes(tag="admin")
 
-MAX_WEBHOOKS_PER_USER = 100
 SIGNATURE_HELP = (
     "X-Adsvc-Signature = 'sha256=' + hex(HMAC-SHA256(secret, X-Adsvc-Timestamp + '.' + raw body)); "
     "reject timestamps more than 300 s away from now"
@@ -73,57 +68,9 @@ def _out(webhook: queries.Webhook) -> WebhookOut:
     )
 
 
-def _public(webhook: queries.Webhook) -> dict[str, Any]:
-    """What the audit log keeps of a subscription (never its secret)."""
-    return {
-        "url": webhook.url,
-        "events": webhook.events,
-        "format": webhook.format,
-        "account_id": webhook.account_id,
-        "active": webhook.active,
-    }
-
-
-async def _checked_url(url: str) -> str:
-    try:
-        await TargetGuard(WebhookSettings.from_env().allowed_private_networks).check_url(url)
-    except TargetRefused as exc:
-        raise ValidationFailed.field(
-            ("body", "url"), str(exc), kind="url_refused", code="webhook_url_refused"
-        ) from None
-    return url
-
-
-async def _checked_account(request: web.Request, account_id: str | None) -> str | None:
-    if account_id is None:
-        return None
-    number = account_number(account_id)
-    if not await queries.member_account_exists(
-        request.config_dict[PG], account_id=number, user_id=principal(request).user_id
-    ):
-        # the same answer whether the account exists or not: no probing for other tenants' ids
-        raise NotFound("ad account not found")
-    return number
-
-
 async def _own_webhook(request: web.Request, webhook_id: int) -> queries.Webhook:
-    webhook = await queries.webhook_for_user(
-        request.config_dict[PG], webhook_id=webhook_id, user_id=principal(request).user_id
-    )
-    if webhook is None:
-        raise NotFound("webhook not found")
-    return webhook
-
-
-async def _audit(request: web.Request, action: str, webhook_id: int, **values: Any) -> None:
-    await insert_audit_entry(
-        request.config_dict[PG],
-        action=action,
-        target_type="webhook",
-        target_id=str(webhook_id),
-        **audit_origin(request),
-        **values,
-    )
+    return await subscriptions.own_webhook(request.config_dict[PG], webhook_id=webhook_id,
+                                           user_id=principal(request).user_id)  # fmt: skip
 
 
 @routes.get(
@@ -150,34 +97,9 @@ async def list_webhooks(request: web.Request, query: WebhookListQuery) -> web.Re
     errors=(404, 409),
 )
 async def create_webhook(request: web.Request, body: WebhookIn) -> web.Response:
-    pg, caller = request.config_dict[PG], principal(request)
-    url = await _checked_url(body.url)
-    account_id = await _checked_account(request, body.account_id)
-    if await queries.count_webhooks(pg, user_id=caller.user_id) >= MAX_WEBHOOKS_PER_USER:
-        raise Conflict(f"at most {MAX_WEBHOOKS_PER_USER} webhooks per user")
-    secret = new_secret()
-    async with pg.acquire() as conn, conn.transaction():
-        webhook = await queries.insert_webhook(
-            conn,
-            user_id=caller.user_id,
-            account_id=account_id,
-            url=url,
-            events=list(body.events),
-            format=body.format,
-            description=body.description,
-            secret_ciphertext=request.config_dict[TOKEN_BOX].seal(secret),
-            active=body.active,
-        )
-        await insert_audit_entry(
-            conn,
-            action="webhook.create",
-            actor_id=caller.user_id,
-            target_type="webhook",
-            target_id=str(webhook.id),
-            after=_public(webhook),
-            client_addr=client_address(request),
-            request_id=request_id(request),
-        )
+    webhook, secret = await subscriptions.create_webhook(request.config_dict[PG], request.config_dict[TOKEN_BOX],
+                                                         audit_origin(request), user_id=principal(request).user_id,
+                                                         body=body)  # fmt: skip
     out = WebhookCreatedOut(**_out(webhook).model_dump(), secret=secret, signature=SIGNATURE_HELP)
     return json_response(out, status=201)
 
@@ -205,27 +127,9 @@ async def get_webhook(request: web.Request, webhook_id: int) -> web.Response:
     path_params=_ID,
 )
 async def update_webhook(request: web.Request, body: WebhookPatch, webhook_id: int) -> web.Response:
-    before = await _own_webhook(request, webhook_id)
-    given = body.model_fields_set
-    changes: dict[str, Any] = {}
-    for name in ("url", "events", "format", "active"):
-        if name in given:
-            value = getattr(body, name)
-            if value is None:
-                raise ValidationFailed.field(("body", name), f"{name} cannot be null")
-            changes[name] = value
-    if "url" in changes:
-        changes["url"] = await _checked_url(changes["url"])
-    if "account_id" in given:
-        changes["account_id"] = await _checked_account(request, body.account_id)
-    if "description" in given:
-        changes["description"] = body.description
-    webhook = await queries.update_webhook(
-        request.config_dict[PG], webhook_id=webhook_id, user_id=principal(request).user_id, changes=changes
-    )
-    if webhook is None:
-        raise NotFound("webhook not found")
-    await _audit(request, "webhook.update", webhook_id, before=_public(before), after=_public(webhook))
+    webhook = await subscriptions.update_webhook(request.config_dict[PG], audit_origin(request),
+                                                 user_id=principal(request).user_id, webhook_id=webhook_id,
+                                                 body=body)  # fmt: skip
     return json_response(_out(webhook))
 
 
@@ -239,12 +143,8 @@ async def update_webhook(request: web.Request, body: WebhookPatch, webhook_id: i
     path_params=_ID,
 )
 async def delete_webhook(request: web.Request, webhook_id: int) -> web.Response:
-    before = await _own_webhook(request, webhook_id)
-    if not await queries.delete_webhook(
-        request.config_dict[PG], webhook_id=webhook_id, user_id=principal(request).user_id
-    ):
-        raise NotFound("webhook not found")
-    await _audit(request, "webhook.delete", webhook_id, before=_public(before))
+    await subscriptions.delete_webhook(request.config_dict[PG], audit_origin(request),
+                                       user_id=principal(request).user_id, webhook_id=webhook_id)  # fmt: skip
     return json_response(WebhookDeletedOut(id=webhook_id, deleted=True))
 
 
@@ -261,13 +161,9 @@ async def delete_webhook(request: web.Request, webhook_id: int) -> web.Response:
 async def test_webhook(request: web.Request, webhook_id: int) -> web.Response:
     webhook = await _own_webhook(request, webhook_id)
     await limit_calls(request, "throttle_webhook_tests", account_id=webhook.account_id)
-    try:
-        event_id, delivery_id = await emit_test(
-            request.config_dict[PG], request.config_dict[ARQ], webhook=webhook, requested_by=principal(request).user_id
-        )
-    except (RedisError, OSError) as exc:
-        raise ServiceUnavailable("the job queue is unavailable", retry_after=5) from exc
-    await _audit(request, "webhook.test", webhook_id, details={"event_id": event_id, "delivery_id": delivery_id})
+    event_id, delivery_id = await subscriptions.send_test(request.config_dict[PG], request.config_dict[ARQ],
+                                                          audit_origin(request), webhook=webhook,
+                                                          user_id=principal(request).user_id)  # fmt: skip
     return json_response(TestQueuedOut(event_id=event_id, delivery_id=delivery_id), status=202)
 
 
