@@ -1,14 +1,16 @@
-"""Liveness, readiness, Prometheus metrics, the OpenAPI document, and the HTML status page."""
+"""Liveness, readiness, Prometheus metrics, the OpenAPI document and its reference page, and the HTML status page."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp_jinja2
+import orjson
 from aiohttp import web
 from pydantic import BaseModel
 from redis.exceptions import RedisError
@@ -19,6 +21,7 @@ from adsvc.middleware import admin_caller
 from adsvc.migrations import pending_migrations
 from adsvc.routing import Auth, Routes, json_response
 from adsvc.status import queries
+from adsvc.status.apidocs import Reference, build_reference
 from adsvc.status.workers import WorkerStatus, worker_status
 
 log = logging.getLogger("adsvc.status")
@@ -128,6 +131,21 @@ async def metrics(request: web.Request) -> web.Response:
 @routes.get("/api/openapi.json", name="openapi", summary="This OpenAPI document", auth=Auth.PUBLIC)
 async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.app[OPENAPI_DOCUMENT], content_type="application/json")
+
+
+@functools.lru_cache(maxsize=4)
+def _reference(document: bytes) -> Reference:
+    return build_reference(orjson.loads(document))
+
+
+@routes.get("/api/docs", name="api-docs", summary="This OpenAPI document as a browsable HTML reference",
+            auth=Auth.PUBLIC, content_type="text/html")  # fmt: skip
+async def api_docs(request: web.Request) -> web.Response:
+    # a few hundred kilobytes of HTML: built off the event loop (the reference once per document)
+    reference = await asyncio.to_thread(_reference, request.app[OPENAPI_DOCUMENT])
+    context = {"version": __version__, "reference": reference}
+    html = await asyncio.to_thread(aiohttp_jinja2.render_string, "api_docs.html", request, context)
+    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "public, max-age=300"})
 
 
 def component_health(checks: dict[str, Check], workers: WorkerStatus | None, now: float) -> dict[str, str]:

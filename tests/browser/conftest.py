@@ -4,6 +4,7 @@ session's PostgreSQL and Redis), `browser` (one headless Chromium for the sessio
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,10 +50,8 @@ def browser(chromium: dict[str, Any], live_server: LiveServer) -> Browser:
     viewport; `browser.use_viewport(PHONE)` for 390 px."""
     session = Browser(chromium["driver"], live_server.base_url)
     if not session.alive():
-        try:
+        with contextlib.suppress(Exception):  # already gone: starting a new one is all that matters
             session.driver.quit()
-        except Exception:  # already gone: starting a new one is all that matters
-            pass
         chromium["driver"] = start_chromium()
         session = Browser(chromium["driver"], live_server.base_url)
     session.reset()
@@ -60,6 +59,6 @@ def browser(chromium: dict[str, Any], live_server: LiveServer) -> Browser:
 
 
 @pytest.fixture
-def screenshot(browser: Browser) -> Callable[[str], Path]:
+def screenshot(browser: Browser) -> Callable[..., Path]:
     """`screenshot("status")` writes the whole page to artifacts/screenshots/status-<viewport>.png."""
     return browser.screenshot

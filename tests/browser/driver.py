@@ -183,24 +183,25 @@ class Browser:
         self.viewport = viewport
 
     def horizontal_overflow(self) -> int:
-        """How many CSS pixels the page is wider than the window (0: nothing makes the whole page scroll sideways;
-        a table that scrolls inside its own box does not count)."""
-        return int(self.js("return Math.max(0, document.documentElement.scrollWidth - window.innerWidth)"))
+        """How many CSS pixels the page is wider than the screen (0: nothing makes the whole page scroll sideways;
+        a table that scrolls inside its own box does not count). Measured against the document's client width:
+        an emulated phone widens `window.innerWidth` to fit content that overflows, hiding the very overflow."""
+        return int(self.js(
+            "const root = document.documentElement; return Math.max(0, root.scrollWidth - root.clientWidth)"
+        ))  # fmt: skip
 
-    def screenshot(self, name: str) -> Path:
-        """The whole page (not just the window) as artifacts/screenshots/<name>-<viewport>.png; returns the path."""
+    def screenshot(self, name: str, *, full_page: bool = True) -> Path:
+        """The whole page (or, with full_page=False, what the window shows now) as
+        artifacts/screenshots/<name>-<viewport>.png; returns the path."""
         self.screenshots.mkdir(parents=True, exist_ok=True)
-        metrics = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})
-        size = metrics["cssContentSize"]
-        shot = self.driver.execute_cdp_cmd(
-            "Page.captureScreenshot",
-            {
-                "format": "png",
-                "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": max(size["width"], self.viewport.width),
-                         "height": max(size["height"], 1), "scale": 1},
-            },
-        )  # fmt: skip
+        if full_page:
+            size = self.driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+            clip = {"x": 0, "y": 0, "width": max(size["width"], 1), "height": max(size["height"], 1), "scale": 1}
+            shot = self.driver.execute_cdp_cmd(
+                "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": clip}
+            )
+        else:
+            shot = self.driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png"})
         path = self.screenshots / f"{_SAFE_NAME.sub('-', name)}-{self.viewport.label}.png"
         path.write_bytes(base64.b64decode(shot["data"]))
         return path
@@ -231,4 +232,3 @@ def _stale(element: Any) -> bool:
     except StaleElementReferenceException:
         return True
     return False
-

@@ -95,3 +95,12 @@ def test_connected_account_is_synced_by_the_worker_helper(live_server):
     assert campaigns.status == 200, campaigns
     expected = {campaign.id for campaign in live_server.sandbox.data.by_account[account_id]["campaign"]}
     assert {row["id"] for row in campaigns.body["data"]} == expected
+
+
+def test_horizontal_overflow_sees_what_an_emulated_phone_hides(browser):
+    browser.use_viewport(PHONE)
+    browser.open("/status")
+    assert browser.horizontal_overflow() == 0
+    browser.js("const wide = document.createElement('div'); wide.style.width = '480px'; wide.textContent = 'x';"
+               "document.body.append(wide);")  # fmt: skip
+    assert browser.horizontal_overflow() >= 480 - 390
