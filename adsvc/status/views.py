@@ -173,12 +173,15 @@ async def status_page(request: web.Request) -> web.Response:
     breakers = app[BREAKERS].snapshot()
     now = time.time()
     alive = None if workers is None else len(workers.alive(now))
+    components = component_health(checks, workers, now)
     context = {
         "version": __version__,
         "uptime_seconds": int(time.time() - app[STARTED_AT]),
         "admin": admin,
-        "components": component_health(checks, workers, now),
-        "all_ok": all(check.ok for check in checks.values()),
+        "components": components,
+        # the headline agrees with every row below it: no worker alive means nothing syncs
+        "all_ok": all(state == "ok" for state in components.values()),
+        "only_workers_failing": all(check.ok for check in checks.values()) and components["workers"] != "ok",
         "embedded": app[SETTINGS].embedded,
         "now": now,
         "generated_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),

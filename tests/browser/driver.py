@@ -158,6 +158,13 @@ class Browser:
         self.fill({"email": email, "password": password})
         self.submit()
 
+    def send_bearer_token(self, token: str | None) -> None:
+        """Send `Authorization: Bearer <token>` with every request the page makes (None: stop), as an API
+        client would: how a test sees what /status shows an administrator before the pages have sessions."""
+        self.driver.execute_cdp_cmd("Network.enable", {})
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        self.driver.execute_cdp_cmd("Network.setExtraHTTPHeaders", {"headers": headers})
+
     def press_tab(self, times: int = 1, *, shift: bool = False) -> Any:
         """Press Tab (or Shift+Tab) as a keyboard user does; returns the element that has the focus then."""
         from selenium.webdriver.common.action_chains import ActionChains
@@ -209,8 +216,10 @@ class Browser:
     # -- between tests -------------------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """A clean slate for the next test: no cookies or storage for any site, a blank page, the desktop size."""
+        """A clean slate for the next test: no cookies or storage for any site, no extra headers, a blank page,
+        the desktop size."""
         self.driver.get("about:blank")
+        self.send_bearer_token(None)
         self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
         self.driver.execute_cdp_cmd("Network.clearBrowserCache", {})
         self.driver.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": self.base_url, "storageTypes": "all"})
