@@ -104,3 +104,15 @@ def test_horizontal_overflow_sees_what_an_emulated_phone_hides(browser):
     browser.js("const wide = document.createElement('div'); wide.style.width = '480px'; wide.textContent = 'x';"
                "document.body.append(wide);")  # fmt: skip
     assert browser.horizontal_overflow() >= 480 - 390
+
+
+def test_fill_and_submit_post_a_form_as_a_person_does(browser, live_server):
+    form = (
+        f"<form method=post action='{live_server.url('/api/v1/auth/login')}'><input name=email>"
+        "<input name=password type=password><button type=submit>Sign in</button></form>"
+    )
+    browser.open("data:text/html," + form)
+    browser.fill({"email": "someone@example.com", "password": "not json"})
+    browser.submit()
+    assert browser.path == "/api/v1/auth/login"
+    assert "request body must be application/json" in browser.text()  # a form post, not a JSON client's

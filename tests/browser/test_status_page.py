@@ -42,22 +42,23 @@ def test_admin_status_page_fits_the_screen_and_its_wide_tables_scroll_alone(
     assert browser.horizontal_overflow() == 0
     syncs = browser.find('[aria-label="Last syncs table"]')
     scroll_width, client_width = browser.js("return [arguments[0].scrollWidth, arguments[0].clientWidth]", syncs)
+    screenshot("status-admin")
     if viewport is PHONE:
         assert scroll_width > client_width  # the table is wider than the phone: it scrolls in its box
         browser.js("arguments[0].focus()", syncs)
         ActionChains(browser.driver).send_keys(Keys.ARROW_RIGHT * 3).perform()  # as a keyboard user scrolls it
         # (keyboard scrolling is animated: wait for it)
         WebDriverWait(browser.driver, 5).until(lambda _: browser.js("return arguments[0].scrollLeft", syncs) > 0)
-    screenshot("status-admin")
 
 
-def test_first_tab_shows_the_skip_link_and_it_moves_focus_to_the_content(browser):
+def test_first_tab_shows_the_skip_link_and_it_moves_focus_to_the_content(browser, screenshot):
     browser.open("/status")
     skip = browser.find(".skip-link")
     assert browser.js("return arguments[0].getBoundingClientRect().bottom", skip) <= 0  # hidden until focused
     stops = tab_through(browser, limit=1)
     assert stops[0]["href"] == "#main" and stops[0]["text"] == "Skip to content"
     assert stops[0]["on_screen"] and stops[0]["outline"]
+    screenshot("status-skip-link-focused", full_page=False)
     browser.driver.switch_to.active_element.send_keys(Keys.ENTER)
     assert browser.js("return document.activeElement.id") == "main"
     browser.press_tab()  # the next stop is inside the content, past the site's navigation
