@@ -109,6 +109,8 @@ class LiveServer:
             self._failure = exc
         finally:
             self._ready.set()
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
             loop.close()
 
     async def _serve(self) -> None:
