@@ -1,6 +1,23 @@
 """Fixtures for tests in a real browser: `live_server` (adsvc and a sandbox Meta served from another thread on this
 session's PostgreSQL and Redis), `browser` (one headless Chromium for the session, a clean slate per test) and
-`screenshot`. Without Chromium these tests skip, unless ADSVC_REQUIRE_BROWSER is set (CI sets it): then they fail."""
+`screenshot`. Without Chromium these tests skip, unless ADSVC_REQUIRE_BROWSER is set (CI sets it): then they fail.
+
+A page test (sync: WebDriver calls block; from an async test wrap them in asyncio.to_thread):
+
+    from browser.a11y import contrast_failures
+    from browser.driver import PHONE
+
+    def test_dashboard_shows_spend(browser, live_server, screenshot):
+        caller = live_server.signed_in_user()                       # a user and a bearer token (JSON API)
+        live_server.connect_account(caller, live_server.sandbox_account_ids()[0])
+        live_server.run_worker()                                     # the syncs connecting queued
+        browser.sign_in(caller.email, caller.password)               # the pages' /login form
+        browser.use_viewport(PHONE)
+        browser.open("/dashboard")
+        assert "Spend" in browser.text("main")
+        assert browser.horizontal_overflow() == 0 and contrast_failures(browser) == []
+        screenshot("dashboard")                                      # artifacts/screenshots/dashboard-390px.png
+"""
 
 from __future__ import annotations
 

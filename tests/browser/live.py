@@ -144,6 +144,9 @@ class LiveServer:
 
     # -- what tests use ------------------------------------------------------------------------------------------
 
+    def __str__(self) -> str:
+        return self.base_url
+
     def url(self, path: str = "/") -> str:
         return self.base_url + path
 
