@@ -280,6 +280,8 @@ def _operation(endpoint: Endpoint, refs: Refs, settings: Settings) -> dict[str, 
         "summary": endpoint.summary,
         "tags": [endpoint.tag],
         "responses": responses,
+        # who may call it (security alone cannot tell a user's token from an administrator's): for the docs page
+        "x-adsvc-auth": endpoint.auth.value,
     }
     descriptions = [_request_rules(endpoint)]
     if endpoint.limit is not None:

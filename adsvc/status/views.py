@@ -1,14 +1,16 @@
-"""Liveness, readiness, Prometheus metrics, the OpenAPI document, and the HTML status page."""
+"""Liveness, readiness, Prometheus metrics, the OpenAPI document and its reference page, and the HTML status page."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp_jinja2
+import orjson
 from aiohttp import web
 from pydantic import BaseModel
 from redis.exceptions import RedisError
@@ -19,6 +21,7 @@ from adsvc.middleware import admin_caller
 from adsvc.migrations import pending_migrations
 from adsvc.routing import Auth, Routes, json_response
 from adsvc.status import queries
+from adsvc.status.apidocs import Reference, build_reference
 from adsvc.status.workers import WorkerStatus, worker_status
 
 log = logging.getLogger("adsvc.status")
@@ -130,6 +133,21 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=request.config_dict[OPENAPI_DOCUMENT], content_type="application/json")
 
 
+@functools.lru_cache(maxsize=4)
+def _reference(document: bytes) -> Reference:
+    return build_reference(orjson.loads(document))
+
+
+@routes.get("/api/docs", name="api-docs", summary="This OpenAPI document as a browsable HTML reference",
+            auth=Auth.PUBLIC, content_type="text/html")  # fmt: skip
+async def api_docs(request: web.Request) -> web.Response:
+    # a few hundred kilobytes of HTML: built off the event loop (the reference once per document)
+    reference = await asyncio.to_thread(_reference, request.app[OPENAPI_DOCUMENT])
+    context = {"version": __version__, "reference": reference}
+    html = await asyncio.to_thread(aiohttp_jinja2.render_string, "api_docs.html", request, context)
+    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "public, max-age=300"})
+
+
 def component_health(checks: dict[str, Check], workers: WorkerStatus | None, now: float) -> dict[str, str]:
     """What anyone may see: each component's state in one word, no detail."""
     health = {name: "ok" if check.ok else "failing" for name, check in checks.items()}
@@ -155,12 +173,15 @@ async def status_page(request: web.Request) -> web.Response:
     breakers = app[BREAKERS].snapshot()
     now = time.time()
     alive = None if workers is None else len(workers.alive(now))
+    components = component_health(checks, workers, now)
     context = {
         "version": __version__,
         "uptime_seconds": int(time.time() - app[STARTED_AT]),
         "admin": admin,
-        "components": component_health(checks, workers, now),
-        "all_ok": all(check.ok for check in checks.values()),
+        "components": components,
+        # the headline agrees with every row below it: no worker alive means nothing syncs
+        "all_ok": all(state == "ok" for state in components.values()),
+        "only_workers_failing": all(check.ok for check in checks.values()) and components["workers"] != "ok",
         "embedded": app[SETTINGS].embedded,
         "now": now,
         "generated_at": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 
 import orjson
 from accounts.helpers import share_if_connected
@@ -57,6 +58,11 @@ async def test_metrics_label_routes_by_name_not_path(client, db, settings):
 
 
 async def test_status_page_shows_components(client):
+    from adsvc.keys import REDIS
+    from adsvc.status.workers import WorkerBeat, record_heartbeat
+
+    now = time.time()
+    await record_heartbeat(client.server.app[REDIS], WorkerBeat("w-1", "host", 1, started_at=now - 5, beat_at=now))
     response = await client.get("/status")
     assert response.status == 200
     assert response.content_type == "text/html"
@@ -65,6 +71,12 @@ async def test_status_page_shows_components(client):
         assert component in html
     assert "All systems operational" in html
     assert "http://" not in html.replace("http://127.0.0.1", "")  # nothing fetched from elsewhere
+
+
+async def test_status_headline_is_degraded_while_no_worker_runs(client):
+    html = await (await client.get("/status")).text()
+    assert "Degraded: no worker is running" in html and "All systems operational" not in html
+    assert "No worker has reported in the last hour" in html
 
 
 async def test_openapi_document_is_valid_and_lists_every_route(client):
