@@ -4,7 +4,7 @@ room's queries and cursors, so both front ends read the same rows with the same 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Generic, TypeVar
 
 import asyncpg
 import orjson
@@ -12,39 +12,71 @@ from pydantic import BaseModel
 
 from adsvc.campaigns import queries
 from adsvc.campaigns.listing import After, csv_filter, decode_cursor, encode_cursor, malformed_cursor
-from adsvc.campaigns.schemas import AdListQuery, AdOut, AdSetDetailOut, AdSetListQuery, AdSetOut, CampaignListQuery
+from adsvc.campaigns.schemas import (
+    AdListQuery,
+    AdOut,
+    AdSetDetailOut,
+    AdSetListQuery,
+    AdSetOut,
+    CampaignListQuery,
+    CampaignOut,
+)
 from adsvc.collection.records import account_number
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
-Level = Literal["campaign", "adset", "ad"]
 
 
 @dataclass(frozen=True, slots=True)
-class ListPage:
-    """One page of a list: each entry as its JSON document (what the API sends, built by PostgreSQL) and the
-    cursor of the next page (None on the last)."""
+class Entry(Generic[ModelT]):
+    """One object as its JSON document (what the API sends, built by PostgreSQL), readable as its typed model."""
+
+    doc: str
+    model: type[ModelT]
+
+    def item(self) -> ModelT:
+        return self.model.model_validate_json(self.doc)
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage(Generic[ModelT]):
+    """One page of a list: each entry as its JSON document and the cursor of the next page (None on the last)."""
 
     docs: list[str]
     next_cursor: str | None
+    model: type[ModelT]
 
     def body(self) -> bytes:
         """The API's answer: `{"data": [...], "next_cursor": ...}`."""
         return b'{"data":[' + ",".join(self.docs).encode() + b'],"next_cursor":' + orjson.dumps(self.next_cursor) + b"}"
 
-    def items(self, model: type[ModelT]) -> list[ModelT]:
+    def items(self) -> list[ModelT]:
         """The entries as typed models (CampaignOut, AdSetOut, AdOut), for the pages."""
-        return [model.model_validate_json(doc) for doc in self.docs]
+        return [self.model.model_validate_json(doc) for doc in self.docs]
 
 
-async def list_page(
+async def campaign_page(db: queries.Executor, *, user_id: int, query: CampaignListQuery) -> ListPage[CampaignOut]:
+    """A page of the user's campaigns by the query's filters, sort, order, limit and cursor."""
+    return await _page(db, "campaign", CampaignOut, user_id, query)
+
+
+async def adset_page(db: queries.Executor, *, user_id: int, query: AdSetListQuery) -> ListPage[AdSetOut]:
+    """A page of the user's ad sets (of one campaign with campaign_id) by the query's filters, sort and cursor."""
+    return await _page(db, "adset", AdSetOut, user_id, query)
+
+
+async def ad_page(db: queries.Executor, *, user_id: int, query: AdListQuery) -> ListPage[AdOut]:
+    """A page of the user's ads (of one campaign or ad set) by the query's filters, sort and cursor."""
+    return await _page(db, "ad", AdOut, user_id, query)
+
+
+async def _page(
     db: queries.Executor,
-    *,
-    level: Level,
+    level: str,
+    model: type[ModelT],
     user_id: int,
     query: CampaignListQuery | AdSetListQuery | AdListQuery,
-) -> ListPage:
-    """A page of the user's campaigns, ad sets or ads by the query's filters, sort, order, limit and cursor. A
-    cursor that is malformed or was made for another sort or order is a ValidationFailed (422)."""
+) -> ListPage[ModelT]:
+    """A cursor that is malformed or was made for another sort or order is a ValidationFailed (422)."""
     after = decode_cursor(query.cursor, query.sort, query.order) if query.cursor else None
     try:
         rows = await queries.list_objects(
@@ -72,20 +104,17 @@ async def list_page(
     if len(rows) > query.limit and page:
         last = page[-1]
         next_cursor = encode_cursor(query.sort, query.order, After(value=last["sort_value"], id=last["id"]))
-    return ListPage(docs=[row["doc"] for row in page], next_cursor=next_cursor)
+    return ListPage(docs=[row["doc"] for row in page], next_cursor=next_cursor, model=model)
 
 
-async def adset_detail(db: queries.Executor, *, user_id: int, adset_id: str) -> AdSetDetailOut | None:
-    """One ad set of the user's accounts with its list entry and its ads' counts; None when the user may not see
-    it (or it does not exist)."""
+async def adset_detail(db: queries.Executor, *, user_id: int, adset_id: str) -> Entry[AdSetDetailOut] | None:
+    """One ad set of the user's accounts: its list entry and its ads' counts; None when the user may not see it (or
+    it does not exist)."""
     doc = await queries.object_for_user(db, level="adset", object_id=adset_id, user_id=user_id)
-    if doc is None:
-        return None
-    counts = await queries.adset_structure_counts(db, adset_id=adset_id)
-    return AdSetDetailOut(**AdSetOut.model_validate_json(doc).model_dump(), **counts)
+    return None if doc is None else Entry(doc=doc, model=AdSetDetailOut)
 
 
-async def ad_detail(db: queries.Executor, *, user_id: int, ad_id: str) -> AdOut | None:
+async def ad_detail(db: queries.Executor, *, user_id: int, ad_id: str) -> Entry[AdOut] | None:
     """One ad of the user's accounts as its list entry; None when the user may not see it (or it does not exist)."""
     doc = await queries.object_for_user(db, level="ad", object_id=ad_id, user_id=user_id)
-    return None if doc is None else AdOut.model_validate_json(doc)
+    return None if doc is None else Entry(doc=doc, model=AdOut)

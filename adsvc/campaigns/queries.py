@@ -120,10 +120,10 @@ def _sums(level: Level) -> str:
 # An object's list entry (`o`, `m`: its sums) as the JSON document of its OpenAPI schema (CampaignOut, AdSetOut,
 # AdOut; the tests and schemathesis hold it to that): decimals as strings, timestamps as the UTC sessions of the
 # service write them. Building fifty documents in Python per request cost more than the query.
-def _doc(level: Level) -> str:
+def _doc(level: Level, detail: str = "") -> str:
     ratios = ", ".join(f"'{name}', {sql.format(s='m')}::text" for name, sql in _RATIO_SQL.items())
     return f"""json_build_object(
-       {level.fields},
+       {level.fields},{detail}
        'last_7d', json_build_object(
            'spend', m.spend::text, 'impressions', m.impressions, 'clicks', m.clicks,
            'inline_link_clicks', m.inline_link_clicks, 'conversions', m.conversions::text,
@@ -285,11 +285,20 @@ async def list_campaigns(
     )  # fmt: skip
 
 
+# What a detail adds to its list entry (AdSetDetailOut: its ads' counts).
+_DETAIL = {
+    "adset": """
+       'ads', (select count(*) from ads x where x.adset_id = o.id),
+       'active_ads', (select count(*) from ads x where x.adset_id = o.id and x.effective_status = 'ACTIVE'),""",
+    "ad": "",
+}
+
+
 @functools.cache
 def _object_sql(level_name: str) -> str:
     level = LEVELS[level_name]
     return "".join(
-        [f"select {_doc(level)} as doc from (select o.*, a.currency,",  # noqa: S608
+        [f"select {_doc(level, _DETAIL[level_name])} as doc from (select o.*, a.currency,",  # noqa: S608
          f" (now() at time zone a.timezone_name)::date as today{level.parent_columns} from {level.table} o",
          " join ad_account_members am on am.account_id = o.account_id and am.user_id = $1",
          f" join ad_accounts a on a.id = o.account_id{level.parent_joins} where o.id = $2) o",
@@ -298,21 +307,10 @@ def _object_sql(level_name: str) -> str:
 
 
 async def object_for_user(db: Executor, *, level: str, object_id: str, user_id: int) -> str | None:
-    """One ad set or ad of the user's accounts as its list entry's JSON document (the list's own SQL); None when
-    it does not exist or belongs to an account the user is not a member of."""
+    """One ad set or ad of the user's accounts as its detail's JSON document (the list entry's own SQL, with what
+    the detail adds); None when it does not exist or belongs to an account the user is not a member of."""
     doc: str | None = await db.fetchval(_object_sql(level), user_id, object_id)
     return doc
-
-
-async def adset_structure_counts(db: Executor, *, adset_id: str) -> dict[str, Any]:
-    row = await db.fetchrow(
-        """
-        select count(*) as ads, count(*) filter (where effective_status = 'ACTIVE') as active_ads
-        from ads where adset_id = $1
-        """,
-        adset_id,
-    )
-    return dict(row)
 
 
 # Every campaign of one account, from the same fragments as the list (rows left alone when nothing changed).

@@ -75,7 +75,7 @@ def _campaign_out(row: queries.CampaignRow) -> CampaignOut:
 )
 async def list_campaigns(request: web.Request, query: CampaignListQuery) -> web.Response:
     # The hot list: each row arrives as its JSON document, built by PostgreSQL (see queries.list_objects)
-    page = await browse.list_page(request.app[PG], level="campaign", user_id=principal(request).user_id, query=query)
+    page = await browse.campaign_page(request.app[PG], user_id=principal(request).user_id, query=query)
     return web.Response(body=page.body(), content_type="application/json")
 
 
@@ -105,7 +105,7 @@ async def get_campaign(request: web.Request, campaign_id: str) -> web.Response:
     response=AdSetListOut,
 )
 async def list_adsets(request: web.Request, query: AdSetListQuery) -> web.Response:
-    page = await browse.list_page(request.app[PG], level="adset", user_id=principal(request).user_id, query=query)
+    page = await browse.adset_page(request.app[PG], user_id=principal(request).user_id, query=query)
     return web.Response(body=page.body(), content_type="application/json")
 
 
@@ -121,7 +121,7 @@ async def get_adset(request: web.Request, adset_id: str) -> web.Response:
     adset = await browse.adset_detail(request.app[PG], user_id=principal(request).user_id, adset_id=adset_id)
     if adset is None:
         raise NotFound("ad set not found")
-    return json_response(adset)
+    return web.Response(text=adset.doc, content_type="application/json")
 
 
 @routes.get(
@@ -133,7 +133,7 @@ async def get_adset(request: web.Request, adset_id: str) -> web.Response:
     response=AdListOut,
 )
 async def list_ads(request: web.Request, query: AdListQuery) -> web.Response:
-    page = await browse.list_page(request.app[PG], level="ad", user_id=principal(request).user_id, query=query)
+    page = await browse.ad_page(request.app[PG], user_id=principal(request).user_id, query=query)
     return web.Response(body=page.body(), content_type="application/json")
 
 
@@ -149,7 +149,7 @@ async def get_ad(request: web.Request, ad_id: str) -> web.Response:
     ad = await browse.ad_detail(request.app[PG], user_id=principal(request).user_id, ad_id=ad_id)
     if ad is None:
         raise NotFound("ad not found")
-    return json_response(ad)
+    return web.Response(text=ad.doc, content_type="application/json")
 
 
 def _period(query: InsightsQuery, timezone_name: str) -> tuple[date, date]:
