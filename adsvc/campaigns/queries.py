@@ -40,6 +40,15 @@ class CampaignRow:
     conversion_value: Decimal
 
 
+def stored_name_sql(object_type: str, object_id: str) -> str:
+    """The SQL expression of the stored name of the campaign, ad set or ad that two columns name (a type and an id),
+    null when it was never synced: one correlated lookup by primary key inside the statement (it fits a select list
+    and a RETURNING clause alike), never a query per row."""
+    return f"""(select o.name from campaigns o where {object_type} = 'campaign' and o.id = {object_id}
+        union all select o.name from adsets o where {object_type} = 'adset' and o.id = {object_id}
+        union all select o.name from ads o where {object_type} = 'ad' and o.id = {object_id})"""  # noqa: S608
+
+
 # ---- the lists of campaigns, ad sets and ads ----------------------------------------------------------------------
 
 

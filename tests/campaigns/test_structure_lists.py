@@ -57,6 +57,9 @@ class World:
         return {o.id for o in self.of(level, **match)}
 
 
+DAY_COLUMNS = ("impressions", "clicks", "inline_link_clicks", "spend", "conversions", "conversion_value")
+
+
 def _day_values(k: int, offset: int) -> dict[str, Any]:
     """One day of object number k: zero impressions, clicks, conversions or spend on a cycle of its own each, so
     ties and undefined ratios are common."""
@@ -85,25 +88,17 @@ async def seed(client, db, settings) -> World:
             objects.append(campaign)
             for s in range(3):
                 k += 1
-                adset = Obj("adset", f"{campaign.id}{s:02d}", account, ["Set A", "Set_B", "set a"][s],
-                            statuses[k % 4], statuses[k % 4],
-                            None if k % 4 == 0 else BASE_TIME + timedelta(hours=k % 3), campaign_id=campaign.id)  # fmt: skip
+                updated = None if k % 4 == 0 else BASE_TIME + timedelta(hours=k % 3)
+                name = ["Set A", "Set_B", "set a"][s]
+                adset = Obj("adset", f"{campaign.id}{s:02d}", account, name, statuses[k % 4], statuses[k % 4],
+                            updated, campaign_id=campaign.id)  # fmt: skip
                 objects.append(adset)
                 for d in range(2):
                     k += 1
-                    objects.append(
-                        Obj(
-                            "ad",
-                            f"{adset.id}{d:02d}",
-                            account,
-                            ["Ad 100%", "Ad 1000"][d],
-                            statuses[k % 4],
-                            statuses[k % 4],
-                            None if k % 5 == 0 else BASE_TIME,
-                            campaign_id=campaign.id,
-                            adset_id=adset.id,
-                        )  # fmt: skip
-                    )
+                    ad = Obj("ad", f"{adset.id}{d:02d}", account, ["Ad 100%", "Ad 1000"][d], statuses[k % 4],
+                             statuses[k % 4], None if k % 5 == 0 else BASE_TIME, campaign_id=campaign.id,
+                             adset_id=adset.id)  # fmt: skip
+                    objects.append(ad)
     # an ad set and an ad whose parents were never synced (Meta listed them first, or they were deleted)
     objects.append(Obj("adset", f"{accounts[0]}9901", accounts[0], "Orphan set", "ACTIVE", "ACTIVE", None,
                        campaign_id=f"{accounts[0]}9999"))  # fmt: skip
@@ -145,9 +140,9 @@ async def seed(client, db, settings) -> World:
                     for key, value in day.items():
                         sums[key] += value
                 campaign_id = o.id if o.level == "campaign" else o.campaign_id
+                ad_id = o.id if o.level == "ad" else None
                 rows.append((o.level, o.id, today - timedelta(days=offset), o.account_id, campaign_id, o.adset_id,
-                             o.id if o.level == "ad" else None, day["impressions"], day["clicks"],
-                             day["inline_link_clicks"], day["spend"], day["conversions"], day["conversion_value"]))  # fmt: skip
+                             ad_id, *(day[key] for key in DAY_COLUMNS)))  # fmt: skip
         o.sums = sums
     await db.executemany(
         """insert into insights_daily (level, object_id, date, account_id, campaign_id, adset_id, ad_id, impressions,
