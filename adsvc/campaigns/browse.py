@@ -12,14 +12,17 @@ from pydantic import BaseModel
 
 from adsvc.campaigns import queries
 from adsvc.campaigns.listing import After, csv_filter, decode_cursor, encode_cursor, malformed_cursor
+from adsvc.campaigns.metrics import totals_of
 from adsvc.campaigns.schemas import (
     AdListQuery,
     AdOut,
     AdSetDetailOut,
     AdSetListQuery,
     AdSetOut,
+    CampaignDetailOut,
     CampaignListQuery,
     CampaignOut,
+    MetricsOut,
 )
 from adsvc.collection.records import account_number
 
@@ -105,6 +108,37 @@ async def _page(
         last = page[-1]
         next_cursor = encode_cursor(query.sort, query.order, After(value=last["sort_value"], id=last["id"]))
     return ListPage(docs=[row["doc"] for row in page], next_cursor=next_cursor, model=model)
+
+
+def campaign_out(row: queries.CampaignRow) -> CampaignOut:
+    return CampaignOut(
+        id=row.id,
+        account_id=row.account_id,
+        name=row.name,
+        status=row.status,
+        effective_status=row.effective_status,
+        objective=row.objective,
+        bid_strategy=row.bid_strategy,
+        daily_budget=row.daily_budget,
+        lifetime_budget=row.lifetime_budget,
+        currency=row.currency,
+        start_time=row.start_time,
+        stop_time=row.stop_time,
+        created_time=row.created_time,
+        updated_time=row.updated_time,
+        synced_at=row.synced_at,
+        last_7d=MetricsOut.from_totals(totals_of(row)),
+    )
+
+
+async def campaign_detail(db: queries.Executor, *, user_id: int, campaign_id: str) -> CampaignDetailOut | None:
+    """One campaign of the user's accounts with its structure counts; None when the user may not see it (or it
+    does not exist)."""
+    row = await queries.campaign_for_user(db, campaign_id=campaign_id, user_id=user_id)
+    if row is None:
+        return None
+    counts = await queries.campaign_structure_counts(db, campaign_id=campaign_id)
+    return CampaignDetailOut(**campaign_out(row).model_dump(), **counts)
 
 
 async def adset_detail(db: queries.Executor, *, user_id: int, adset_id: str) -> Entry[AdSetDetailOut] | None:

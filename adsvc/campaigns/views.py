@@ -21,7 +21,6 @@ from adsvc.campaigns.schemas import (
     CampaignDetailOut,
     CampaignListOut,
     CampaignListQuery,
-    CampaignOut,
     DailyMetricsOut,
     ExportOut,
     ExportQuery,
@@ -43,27 +42,6 @@ TOTALS_NOTE = (
     "totals are sums over the days; ratios are computed from those sums; reach and frequency are per day only "
     "because they do not add up across days"
 )
-
-
-def _campaign_out(row: queries.CampaignRow) -> CampaignOut:
-    return CampaignOut(
-        id=row.id,
-        account_id=row.account_id,
-        name=row.name,
-        status=row.status,
-        effective_status=row.effective_status,
-        objective=row.objective,
-        bid_strategy=row.bid_strategy,
-        daily_budget=row.daily_budget,
-        lifetime_budget=row.lifetime_budget,
-        currency=row.currency,
-        start_time=row.start_time,
-        stop_time=row.stop_time,
-        created_time=row.created_time,
-        updated_time=row.updated_time,
-        synced_at=row.synced_at,
-        last_7d=MetricsOut.from_totals(totals_of(row)),
-    )
 
 
 @routes.get(
@@ -88,13 +66,12 @@ async def list_campaigns(request: web.Request, query: CampaignListQuery) -> web.
     path_params={"campaign_id": str},
 )
 async def get_campaign(request: web.Request, campaign_id: str) -> web.Response:
-    caller = principal(request)
-    pg = request.app[PG]
-    row = await queries.campaign_for_user(pg, campaign_id=campaign_id, user_id=caller.user_id)
-    if row is None:
+    campaign = await browse.campaign_detail(
+        request.app[PG], user_id=principal(request).user_id, campaign_id=campaign_id
+    )
+    if campaign is None:
         raise NotFound("campaign not found")
-    counts = await queries.campaign_structure_counts(pg, campaign_id=campaign_id)
-    return json_response(CampaignDetailOut(**_campaign_out(row).model_dump(), **counts))
+    return json_response(campaign)
 
 
 @routes.get(

@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 from accounts.helpers import Caller, expect_metrics, insert_account, new_caller
 
+from adsvc.campaigns import browse
 from adsvc.campaigns.metrics import Totals, derived
 from adsvc.campaigns.queries import refresh_campaign_metrics
+from adsvc.campaigns.schemas import AdListQuery, AdOut, AdSetListQuery, AdSetOut, CampaignListQuery, CampaignOut
 from adsvc.collection.plan import account_today
+from adsvc.keys import PG
 
 TIMEZONES = ("Pacific/Kiritimati", "Etc/GMT+12")
 PATHS = {"campaign": "/api/v1/campaigns", "adset": "/api/v1/adsets", "ad": "/api/v1/ads"}
@@ -363,3 +366,28 @@ async def test_unauthenticated_lists_and_details_are_401(client):
     for path in ("/api/v1/adsets", "/api/v1/ads", "/api/v1/adsets/1", "/api/v1/ads/1"):
         response = await client.get(path)
         assert response.status == 401, path
+
+
+async def test_the_functions_pages_call_return_the_apis_rows_typed(client, db, settings):
+    world = await seed(client, db, settings)
+    pg, user_id = client.server.app[PG], world.caller.user.id
+    cases = [
+        (browse.campaign_page, CampaignListQuery, CampaignOut, "campaign"),
+        (browse.adset_page, AdSetListQuery, AdSetOut, "adset"),
+        (browse.ad_page, AdListQuery, AdOut, "ad"),
+    ]
+    for page_of, query_model, model, level in cases:
+        query = query_model(sort="roas", order="desc", limit=3)
+        page = await page_of(pg, user_id=user_id, query=query)
+        response = await client.get(PATHS[level], params={"sort": "roas", "order": "desc", "limit": "3"},
+                                    headers=world.caller.headers)  # fmt: skip
+        body = await response.json()
+        assert page.items() == [model.model_validate(row) for row in body["data"]]
+        assert all(isinstance(item, model) for item in page.items())
+        assert page.next_cursor == body["next_cursor"]
+    adset = world.of("adset")[0]
+    detail = await browse.adset_detail(pg, user_id=user_id, adset_id=adset.id)
+    assert detail is not None and detail.item().ads == len(world.ids("ad", adset_id=adset.id))
+    assert await browse.ad_detail(pg, user_id=user_id + 10**9, ad_id=world.of("ad")[0].id) is None
+    campaign = await browse.campaign_detail(pg, user_id=user_id, campaign_id=world.of("campaign")[0].id)
+    assert campaign is not None and campaign.adsets == len(world.ids("adset", campaign_id=campaign.id))
