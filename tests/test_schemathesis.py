@@ -183,8 +183,8 @@ def test_the_list_of_refusals_is_short():
 
 
 async def _seed(db, user_id: int, base: str, token: str, config: Path) -> None:
-    """An account of the caller's own with a campaign, an ad set, an ad and 30 days of insights, and a rule on it; their ids
-    go to schemathesis as a dictionary it draws from half the time, so operations get past their 404s."""
+    """An account of the caller's own with a campaign, an ad set, an ad and 30 days of insights, and a rule on it;
+    their ids go to schemathesis as a dictionary it draws from half the time, so operations get past their 404s."""
     objects = await insert_account_with_objects(db, user_id=user_id)
     async with aiohttp.ClientSession() as session:
         rule = {

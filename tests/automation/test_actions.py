@@ -40,9 +40,7 @@ async def test_apply_pause_suggestion_pauses_sandbox_and_stored_campaign_and_rev
         ("action.apply", "success", {"status": "ACTIVE"}, {"status": "PAUSED"})
     ]
     assert audit[0]["request_id"] == response.headers["X-Request-Id"] and audit[0]["actor_id"] == world.owner.user.id
-    events = await world.db.fetch(
-        "select id, data from webhook_events where id = $1", f"action.applied:{action['id']}"
-    )
+    events = await world.db.fetch("select id, data from webhook_events where id = $1", f"action.applied:{action['id']}")
     assert len(events) == 1 and events[0]["data"]["object_name"] == name
 
     response = await world.post(f"/api/v1/automation/actions/{action['id']}/revert")
