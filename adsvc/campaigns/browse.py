@@ -111,6 +111,7 @@ async def _page(
 
 
 def campaign_out(row: queries.CampaignRow) -> CampaignOut:
+    """A campaign read with its 7-day sums (campaign_for_user) as the API's model."""
     return CampaignOut(
         id=row.id,
         account_id=row.account_id,
