@@ -1,6 +1,6 @@
 """`GET /api/v1/campaigns?limit=50` req/s and p99 next to a bare aiohttp handler in the same run, and why.
 
-    python benchmarks/bench_campaigns.py [--duration 10] [--connections 16] [--runs 3] [--json out.json]
+    python benchmarks/bench_campaigns.py [--duration 10] [--connections 16] [--runs 3] [--sort name] [--json out.json]
 
 The auth benchmark's machinery (benchlib): embedded PostgreSQL and Redis, one pinned `python -m adsvc serve`, one
 pinned bare aiohttp process, wrk (or the Python client), warm-up then alternating runs, medians.
@@ -76,6 +76,7 @@ from benchlib import (
 )
 
 from adsvc.campaigns import queries
+from adsvc.campaigns.listing import SORT_KEYS
 from adsvc.contexts import init_connection
 from adsvc.embedded import free_port
 from adsvc.migrations import apply_migrations
@@ -83,15 +84,21 @@ from adsvc.sandbox import SANDBOX_ACCESS_TOKEN
 from adsvc.settings import REPO_ROOT
 from jobs.worker import WorkerSettings
 
-LIST_PATH = "/api/v1/campaigns?limit=50"
+LIST_PATH = "/api/v1/campaigns?limit=50"  # the default sort (name, ascending); --sort and --order add theirs
 PAGE = 50
 RATIO_BAR = 0.15
 P99_BAR_MS = 10.0
 TARGET_LABELS = {
     "bare": "bare aiohttp  GET /me",
     "body": "bare aiohttp  GET /body (same bytes)",
-    "adsvc": f"adsvc  GET {LIST_PATH}",
+    "adsvc": "adsvc  GET {path}",
 }
+
+
+def list_path(sort: str, order: str) -> str:
+    return LIST_PATH + ("" if (sort, order) == ("name", "asc") else f"&sort={sort}&order={order}")
+
+
 # cProfile own time grouped by where the function lives, matched against "file:function" (first match wins)
 PROFILE_GROUPS = (
     ("start-up (imports, compile)", ("<frozen ", "marshal.loads", "builtins.compile", "builtins.exec", "_ssl.")),
@@ -158,22 +165,25 @@ class Explaining:
         return []
 
 
-def endpoint_defaults(user_id: int) -> dict[str, Any]:
-    """list_campaigns' arguments for `?limit=50` (the view's defaults: sort by name ascending; it asks one extra)."""
+def endpoint_defaults(user_id: int, sort: str = "name", order: str = "asc") -> dict[str, Any]:
+    """list_campaigns' arguments for `?limit=50` (the view's defaults: sort by name ascending, unless --sort or
+    --order say otherwise; it asks one extra)."""
     return {
         "user_id": user_id,
         "account_id": None,
         "statuses": None,
         "effective_statuses": None,
         "search": None,
-        "sort": "name",
-        "descending": False,
+        "sort": sort,
+        "descending": order == "desc",
         "after": None,
         "limit": PAGE + 1,
     }
 
 
-async def inspect_database(database_url: str, user_id: int, repeats: int) -> dict[str, Any]:
+async def inspect_database(
+    database_url: str, user_id: int, repeats: int, sort: str = "name", order: str = "asc"
+) -> dict[str, Any]:
     conn = await asyncpg.connect(database_url)
     try:
         await init_connection(conn)
@@ -193,13 +203,24 @@ async def inspect_database(database_url: str, user_id: int, repeats: int) -> dic
         }
         explaining = Explaining(conn)
         for _ in range(3):  # the last of three: caches warm, as under load
-            await queries.list_campaigns(explaining, **endpoint_defaults(user_id))  # type: ignore[arg-type]
+            await queries.list_campaigns(explaining, **endpoint_defaults(user_id, sort, order))  # type: ignore[arg-type]
         plan = explaining.plans[-1][0]
         timings = []
         for _ in range(repeats):
             started = time.perf_counter()
-            rows = await queries.list_campaigns(conn, **endpoint_defaults(user_id))
+            rows = await queries.list_campaigns(conn, **endpoint_defaults(user_id, sort, order))
             timings.append((time.perf_counter() - started) * 1000)
+        # the ad set and ad lists' SQL with the same sort (not loaded over HTTP: timed alone, like the above)
+        levels = {}
+        for level in ("adset", "ad"):
+            level_timings = []
+            for _ in range(max(1, repeats // 4)):
+                started = time.perf_counter()
+                await queries.list_objects(conn, level=level, **endpoint_defaults(user_id, sort, order))
+                level_timings.append((time.perf_counter() - started) * 1000)
+            levels[level] = {"median": round(median(level_timings), 3), "samples": len(level_timings)}
+        counts["adsets"] = await conn.fetchval("select count(*) from adsets")
+        counts["ads"] = await conn.fetchval("select count(*) from ads")
     finally:
         await conn.close()
     return {
@@ -207,6 +228,7 @@ async def inspect_database(database_url: str, user_id: int, repeats: int) -> dic
         "counts": counts,
         "page_rows": len(rows),
         "query_ms": {"median": round(median(timings), 3), "min": round(min(timings), 3), "samples": len(timings)},
+        "level_query_ms": levels,
         "explain": {
             "execution_ms": plan.get("Execution Time"),
             "planning_ms": plan.get("Planning Time"),
@@ -233,6 +255,7 @@ def profile_server(
     headers: tuple[str, ...],
     work_dir: Path,
     seconds: int,
+    path: str = LIST_PATH,
 ) -> dict[str, Any]:
     """A second `adsvc serve` under cProfile, loaded like the measured one, stopped with SIGINT; where time goes."""
     port, output = free_port(), work_dir / "adsvc.prof"
@@ -240,7 +263,7 @@ def profile_server(
             "--port", str(port)]  # fmt: skip
     process = children.spawn("adsvc-profiled", argv, env=env, cpus=placement.server)
     wait_until_serving("adsvc serve (cProfile)", process, port, children.log_path("adsvc-profiled"))
-    measured = client.run(f"http://127.0.0.1:{port}{LIST_PATH}", seconds, headers, process.pid)
+    measured = client.run(f"http://127.0.0.1:{port}{path}", seconds, headers, process.pid)
     children.stop(process, sig=signal.SIGINT)
     if not output.exists():
         raise BenchError(f"the profiled server wrote no profile; see {children.log_path('adsvc-profiled')}")
@@ -290,6 +313,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     placement.apply_to_this_process()
     client = choose_client(args.client, args.connections)
     print(f"load client: {client.label}", flush=True)
+    path = list_path(args.sort, args.order)
     with contextlib.ExitStack() as stack:
         work_dir = stack.enter_context(work_folder())
         stores: Stores = stack.enter_context(backing_stores(work_dir / "data"))
@@ -326,12 +350,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         started = time.perf_counter()
         jobs = run_async(run_worker_burst(env))
         sync_seconds = time.perf_counter() - started
-        database = run_async(inspect_database(stores.database_url, user_id, args.query_repeats))
+        database = run_async(inspect_database(stores.database_url, user_id, args.query_repeats, args.sort, args.order))
         check_synced(database, account_ids)
-        status, body = http_request(adsvc_port, "GET", LIST_PATH, headers=auth)
+        status, body = http_request(adsvc_port, "GET", path, headers=auth)
         page = json.loads(body) if status == 200 else {}
         if status != 200 or len(page.get("data", [])) != PAGE:
-            raise BenchError(f"GET {LIST_PATH} answered {status} with {len(page.get('data', []))} rows: {body[:300]!r}")
+            raise BenchError(f"GET {path} answered {status} with {len(page.get('data', []))} rows: {body[:300]!r}")
         with_spend = sum(1 for row in page["data"] if float(row["last_7d"]["spend"]) > 0)
         body_file = work_dir / "campaigns.json"
         body_file.write_bytes(body)
@@ -351,7 +375,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         targets = [
             Target("bare", f"http://127.0.0.1:{bare_port}/me", (), bare.pid),
             Target("body", f"http://127.0.0.1:{bare_port}/body", (), bare.pid),
-            Target("adsvc", f"http://127.0.0.1:{adsvc_port}{LIST_PATH}", header, adsvc.pid),
+            Target("adsvc", f"http://127.0.0.1:{adsvc_port}{path}", header, adsvc.pid),
         ]
         measured = throughput(
             targets, client, duration=args.duration, warmup=args.warmup, runs=args.runs, db_pid=stores.postgres_pid()
@@ -364,7 +388,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         profile = None
         if not args.no_profile:
             progress(f"profiling a second adsvc process under the same load for {args.profile_seconds} s")
-            profile = profile_server(children, env, placement, client, header, work_dir, args.profile_seconds)
+            profile = profile_server(children, env, placement, client, header, work_dir, args.profile_seconds, path)
 
     medians = {name: result["median"] for name, result in measured.items()}
     per_request = {
@@ -384,6 +408,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "runs": args.runs,
+            "path": path,
         },
         "data": {
             "accounts": len(account_ids),
@@ -414,6 +439,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def report(summary: dict[str, Any]) -> str:
     config, data, bars = summary["config"], summary["data"], summary["bars"]
     medians = {name: result["median"] for name, result in summary["throughput"].items()}
+    labels = {name: label.format(path=config.get("path", LIST_PATH)) for name, label in TARGET_LABELS.items()}
+    width = max(44, *(len(label) + 2 for label in labels.values()))
     lines = [
         "",
         f"load client : {config['client']}",
@@ -426,7 +453,7 @@ def report(summary: dict[str, Any]) -> str:
         f"insight rows; the page: {data['page_rows']} campaigns ({data['page_rows_with_spend_7d']} with 7-day "
         f"spend), {data['body_bytes']:,} bytes",
         "",
-        f"{'target':<44}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}{'srv CPU':>8}{'PG CPU':>8}"
+        f"{'target':<{width}}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}{'srv CPU':>8}{'PG CPU':>8}"
         f"{'cli CPU':>8}{'srv us/req':>11}{'PG us/req':>10}",
     ]
     for name in ("bare", "body", "adsvc"):
@@ -434,7 +461,7 @@ def report(summary: dict[str, Any]) -> str:
         db = f"{row['db_cpu_pct']:>7.0f}%" if "db_cpu_pct" in row else f"{'-':>8}"
         db_us = f"{cost['db_cpu_us']:>10.0f}" if cost["db_cpu_us"] is not None else f"{'-':>10}"
         lines.append(
-            f"{TARGET_LABELS[name]:<44}{row['rps']:>9,.0f}{row['p50_ms']:>8.2f}{row['p99_ms']:>8.2f}"
+            f"{labels[name]:<{width}}{row['rps']:>9,.0f}{row['p50_ms']:>8.2f}{row['p99_ms']:>8.2f}"
             f"{row['errors']:>7.0f}{row['server_cpu_pct']:>7.0f}%{db}{row['client_cpu_pct']:>7.0f}%"
             f"{cost['server_cpu_us']:>11.0f}{db_us}"
         )
@@ -453,6 +480,12 @@ def report(summary: dict[str, Any]) -> str:
         f"ms, planning {database['explain']['planning_ms']:.2f} ms",
     ]
     lines.extend(f"  {line}" for line in database["explain"]["plan"])
+    levels = database.get("level_query_ms", {})
+    if levels:
+        lines.append(
+            f"the same sort over the ad sets ({data.get('adsets', '?')}) and ads ({data.get('ads', '?')}), SQL alone: "
+            + ", ".join(f"{level} median {value['median']:.2f} ms" for level, value in levels.items())
+        )
     profile = summary.get("profile")
     if profile:
         lines += [
@@ -495,6 +528,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile phase")
     parser.add_argument("--profile-seconds", type=int, default=8, help="seconds of load on the profiled server")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
+    parser.add_argument("--sort", choices=SORT_KEYS, default="name", help="the list's sort key (default name)")
+    parser.add_argument("--order", choices=("asc", "desc"), default="asc", help="the list's order (default asc)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every number to this JSON file")
     return parser
 

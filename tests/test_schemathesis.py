@@ -61,6 +61,8 @@ REFUSED_ON_PURPOSE = (
             "POST /api/v1/ad-accounts",
             "POST /api/v1/ad-accounts/{account_id}/members",
             "GET /api/v1/campaigns",
+            "GET /api/v1/adsets",
+            "GET /api/v1/ads",
             "POST /api/v1/automation/rules",
             "PATCH /api/v1/automation/rules/{rule_id}",
             "POST /api/v1/automation/pause-underperforming",
@@ -181,8 +183,8 @@ def test_the_list_of_refusals_is_short():
 
 
 async def _seed(db, user_id: int, base: str, token: str, config: Path) -> None:
-    """An account of the caller's own with a campaign, an ad and 30 days of insights, and a rule on it; their ids
-    go to schemathesis as a dictionary it draws from half the time, so operations get past their 404s."""
+    """An account of the caller's own with a campaign, an ad set, an ad and 30 days of insights, and a rule on it;
+    their ids go to schemathesis as a dictionary it draws from half the time, so operations get past their 404s."""
     objects = await insert_account_with_objects(db, user_id=user_id)
     async with aiohttp.ClientSession() as session:
         rule = {
@@ -198,12 +200,15 @@ async def _seed(db, user_id: int, base: str, token: str, config: Path) -> None:
     dictionaries = {
         "accounts": [objects.account_id, f"act_{objects.account_id}"],
         "campaigns": [objects.campaign_id],
+        "adsets": [objects.adset_id],
+        "ads": [objects.ad_id],
         "rules": [rule_id],
     }
     lines = [f"[dictionaries.{name}]\nvalues = {json.dumps(values)}\n" for name, values in dictionaries.items()]
     lines.append("[parameters]")
     for key, name in (("path.account_id", "accounts"), ("body.account_id", "accounts"),
-                      ("path.campaign_id", "campaigns"), ("path.rule_id", "rules")):  # fmt: skip
+                      ("path.campaign_id", "campaigns"), ("path.adset_id", "adsets"), ("path.ad_id", "ads"),
+                      ("path.rule_id", "rules")):  # fmt: skip
         lines.append(f'"{key}" = {{ dictionary = "{name}", probability = 0.5 }}')
     # A rule PATCH has eight optional fields over recursive condition groups: the coverage phase's combinations of
     # them cost half a minute alone, so that operation gets the fuzzing and stateful phases only.

@@ -130,10 +130,26 @@ DEFAULT_BENCHMARKS = Benchmarks(ctr=Decimal("2.0"), cpa=Decimal("50"), roas=Deci
 
 
 class Rating(enum.StrEnum):
+    """The older service's ratings, by their Portuguese labels (its clients read those)."""
+
     EXCELENTE = "Excelente"
     BOM = "Bom"
     REGULAR = "Regular"
     RUIM = "Ruim"
+
+    @property
+    def code(self) -> RatingCode:
+        """The stable, language-neutral code of the rating (what clients and translations key on)."""
+        return RATING_CODES[self]
+
+
+RatingCode = Literal["excellent", "good", "fair", "poor"]
+RATING_CODES: dict[Rating, RatingCode] = {
+    Rating.EXCELENTE: "excellent",
+    Rating.BOM: "good",
+    Rating.REGULAR: "fair",
+    Rating.RUIM: "poor",
+}
 
 
 @dataclass(frozen=True, slots=True)

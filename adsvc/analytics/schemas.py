@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from adsvc.analytics.engine import Metric
+from adsvc.analytics.engine import Metric, RatingCode
 from adsvc.campaigns.schemas import PERIOD_RULES, DatePreset, MetricsOut
 from adsvc.routing import decimal_places
 
@@ -178,7 +178,12 @@ class CampaignScoreOut(BaseModel):
     currency: str
     metrics: CampaignMetricsOut
     score: Decimal | None = Field(description="0-100; null when no part applies (no impressions)")
-    rating: Literal["Excelente", "Bom", "Regular", "Ruim"] | None
+    rating: Literal["Excelente", "Bom", "Regular", "Ruim"] | None = Field(
+        description="The older service's label, in Portuguese as its clients expect; null with no score"
+    )
+    rating_code: RatingCode | None = Field(
+        description="The same rating as a stable code (Excelente: excellent, Bom: good, Regular: fair, Ruim: poor)"
+    )
     parts: list[ScorePartOut]
     skipped: dict[str, str] = Field(description="Parts that do not apply, and why")
 

@@ -281,6 +281,7 @@ async def get_performance(request: web.Request, query: PerformanceQuery) -> web.
                 metrics=CampaignMetricsOut(**_metrics(totals_of(row)), reach=row.reach, frequency=row.frequency),
                 score=score.score,
                 rating=score.rating.value if score.rating else None,
+                rating_code=score.rating.code if score.rating else None,
                 parts=[
                     ScorePartOut(
                         metric=part.metric,  # type: ignore[arg-type]

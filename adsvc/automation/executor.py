@@ -77,6 +77,7 @@ def _event_data(action: queries.ActionRow) -> dict[str, Any]:
         "action_id": action.id,
         "object_type": action.object_type,
         "object_id": action.object_id,
+        "object_name": action.object_name,
         "field": action.field,
         "before": action.before_value,
         "after": action.after_value,

@@ -13,13 +13,15 @@ import asyncpg
 
 from adsvc.automation.planner import StoredObject
 from adsvc.automation.rules import DailyTotals, RuleObject
+from adsvc.campaigns.queries import stored_name_sql
 
 Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
-_COLUMNS = """
-    x.id, x.account_id, x.object_type, x.object_id, x.field, x.before_value, x.after_value, x.currency, x.status,
-    x.source, x.source_id, x.reason, x.idempotency_key, x.reverts_action_id, x.error, x.requested_by, x.created_at,
-    x.applied_at, x.reverted_at
+# an action `x` with the stored name of its object (null if never synced)
+_COLUMNS = f"""
+    x.id, x.account_id, x.object_type, x.object_id, {stored_name_sql("x.object_type", "x.object_id")} as object_name,
+    x.field, x.before_value, x.after_value, x.currency, x.status, x.source, x.source_id, x.reason, x.idempotency_key,
+    x.reverts_action_id, x.error, x.requested_by, x.created_at, x.applied_at, x.reverted_at
 """
 
 
@@ -29,6 +31,7 @@ class ActionRow:
     account_id: str
     object_type: str
     object_id: str
+    object_name: str | None
     field: str
     before_value: str | None
     after_value: str

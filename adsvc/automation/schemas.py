@@ -30,6 +30,7 @@ class ActionOut(BaseModel):
     account_id: str
     object_type: Literal["campaign", "adset", "ad"]
     object_id: str
+    object_name: str | None = Field(description="The stored object's name; null if it was never synced")
     field: Literal["status", "daily_budget"]
     before_value: str | None = Field(description="Status, or daily budget in minor units of the currency")
     after_value: str

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from adsvc.campaigns.listing import SORT_DESCRIPTION
 from adsvc.campaigns.metrics import Totals, derive
 from adsvc.campaigns.periods import MAX_PERIOD_DAYS
 
@@ -38,7 +39,12 @@ PERIOD_RULES: dict[str, Any] = {
     "description": "The period: date_preset, or since and until together (until not before since, at most "
     f"{MAX_PERIOD_DAYS} days); last_7d when none is given.",
 }
-SortKey = Literal["name", "created_time", "updated_time", "spend_7d", "id"]  # the keys of queries.SORTS
+# the keys of adsvc.campaigns.listing.SORT_KEYS
+SortKey = Literal[
+    "name", "created_time", "updated_time", "id", "spend_7d", "spend", "impressions", "clicks", "conversions",
+    "conversion_value", "ctr", "cpc", "cpm", "cpa", "roas",
+]  # fmt: skip
+OBJECT_ID_PATTERN = r"^[0-9A-Za-z_-]{1,64}$"
 DatePreset = Literal[
     "today", "yesterday", "last_7d", "last_14d", "last_28d", "last_30d", "last_90d", "this_month", "last_month"
 ]
@@ -105,7 +111,9 @@ class CampaignOut(BaseModel):
     last_7d: MetricsOut
 
 
-class CampaignListQuery(BaseModel):
+class _ListQuery(BaseModel):
+    """The filters, sort and keyset cursor every structure list (campaigns, ad sets, ads) takes."""
+
     model_config = ConfigDict(extra="forbid")
     account_id: str | None = Field(default=None, pattern=r"^(act_)?[0-9]{1,20}$")
     status: str | None = Field(default=None, pattern=comma_separated(STATUSES), max_length=200,
@@ -113,7 +121,7 @@ class CampaignListQuery(BaseModel):
     effective_status: str | None = Field(default=None, pattern=comma_separated(EFFECTIVE_STATUSES), max_length=400,
                                          description="Comma-separated effective statuses")  # fmt: skip
     q: str | None = Field(default=None, min_length=1, max_length=200, description="Name contains (any case)")
-    sort: SortKey = "name"
+    sort: SortKey = Field(default="name", description=SORT_DESCRIPTION)
     order: Literal["asc", "desc"] = "asc"
     limit: int = Field(default=50, ge=1, le=200)
     cursor: str | None = Field(
@@ -122,6 +130,19 @@ class CampaignListQuery(BaseModel):
         pattern=CURSOR_PATTERN,
         description="next_cursor of the previous page, given with the same sort and order; any other text is a 422",
     )
+
+
+class CampaignListQuery(_ListQuery):
+    pass
+
+
+class AdSetListQuery(_ListQuery):
+    campaign_id: str | None = Field(default=None, pattern=OBJECT_ID_PATTERN)
+
+
+class AdListQuery(_ListQuery):
+    campaign_id: str | None = Field(default=None, pattern=OBJECT_ID_PATTERN)
+    adset_id: str | None = Field(default=None, pattern=OBJECT_ID_PATTERN)
 
 
 class CampaignListOut(BaseModel):
@@ -134,6 +155,60 @@ class CampaignDetailOut(CampaignOut):
     active_adsets: int
     ads: int
     active_ads: int
+
+
+class AdSetOut(BaseModel):
+    id: str
+    account_id: str
+    campaign_id: str
+    campaign_name: str | None = Field(description="The stored campaign's name; null if it was never synced")
+    name: str
+    status: str
+    effective_status: str
+    optimization_goal: str | None
+    billing_event: str | None
+    bid_strategy: str | None
+    daily_budget: int | None = Field(description="Minor units of the account currency (5000 = 50.00)")
+    lifetime_budget: int | None
+    currency: str
+    start_time: datetime | None
+    end_time: datetime | None
+    created_time: datetime | None
+    updated_time: datetime | None
+    synced_at: datetime
+    last_7d: MetricsOut
+
+
+class AdSetListOut(BaseModel):
+    data: list[AdSetOut]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page")
+
+
+class AdSetDetailOut(AdSetOut):
+    ads: int
+    active_ads: int
+
+
+class AdOut(BaseModel):
+    id: str
+    account_id: str
+    campaign_id: str
+    campaign_name: str | None = Field(description="The stored campaign's name; null if it was never synced")
+    adset_id: str
+    adset_name: str | None = Field(description="The stored ad set's name; null if it was never synced")
+    name: str
+    status: str
+    effective_status: str
+    currency: str
+    created_time: datetime | None
+    updated_time: datetime | None
+    synced_at: datetime
+    last_7d: MetricsOut
+
+
+class AdListOut(BaseModel):
+    data: list[AdOut]
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null on the last page")
 
 
 class InsightsQuery(BaseModel):

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import date
 from decimal import Decimal
 
-import asyncpg
-import orjson
 from aiohttp import web
 
-from adsvc.campaigns import queries
+from adsvc.campaigns import browse, queries
 from adsvc.campaigns.metrics import Totals, derive, totals_of
 from adsvc.campaigns.periods import PeriodError, resolve_period
 from adsvc.campaigns.schemas import (
+    AdListOut,
+    AdListQuery,
+    AdOut,
     AdPerformanceQuery,
+    AdSetDetailOut,
+    AdSetListOut,
+    AdSetListQuery,
     CampaignDetailOut,
     CampaignListOut,
     CampaignListQuery,
-    CampaignOut,
     DailyMetricsOut,
     ExportOut,
     ExportQuery,
@@ -30,7 +31,6 @@ from adsvc.campaigns.schemas import (
     MetricsOut,
 )
 from adsvc.collection.plan import account_today
-from adsvc.collection.records import account_number
 from adsvc.errors import NotFound, ValidationFailed
 from adsvc.keys import PG
 from adsvc.requests import principal
@@ -44,59 +44,6 @@ TOTALS_NOTE = (
 )
 
 
-def _campaign_out(row: queries.CampaignRow) -> CampaignOut:
-    return CampaignOut(
-        id=row.id,
-        account_id=row.account_id,
-        name=row.name,
-        status=row.status,
-        effective_status=row.effective_status,
-        objective=row.objective,
-        bid_strategy=row.bid_strategy,
-        daily_budget=row.daily_budget,
-        lifetime_budget=row.lifetime_budget,
-        currency=row.currency,
-        start_time=row.start_time,
-        stop_time=row.stop_time,
-        created_time=row.created_time,
-        updated_time=row.updated_time,
-        synced_at=row.synced_at,
-        last_7d=MetricsOut.from_totals(totals_of(row)),
-    )
-
-
-def _encode_cursor(sort: str, order: str, value: str, last_id: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([sort, order, value, last_id])).decode().rstrip("=")
-
-
-def _malformed_cursor() -> ValidationFailed:
-    return ValidationFailed(
-        "cursor is not valid", details=[{"loc": ["query", "cursor"], "msg": "malformed", "type": "cursor"}]
-    )
-
-
-def _decode_cursor(cursor: str, sort: str, order: str) -> tuple[str, str]:
-    try:
-        decoded = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        cursor_sort, cursor_order, value, last_id = decoded
-        if not (isinstance(value, str) and isinstance(last_id, str)):
-            raise ValueError("bad cursor")
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise _malformed_cursor() from None
-    if (cursor_sort, cursor_order) != (sort, order):
-        raise ValidationFailed(
-            "cursor belongs to another sort order",
-            details=[{"loc": ["query", "cursor"], "msg": "sort or order changed", "type": "cursor"}],
-        )
-    return value, last_id
-
-
-def _csv(values: str | None) -> list[str] | None:
-    if not values:
-        return None
-    return [value.strip().upper() for value in values.split(",") if value.strip()]
-
-
 @routes.get(
     "/api/v1/campaigns",
     name="campaigns",
@@ -105,34 +52,9 @@ def _csv(values: str | None) -> list[str] | None:
     response=CampaignListOut,
 )
 async def list_campaigns(request: web.Request, query: CampaignListQuery) -> web.Response:
-    caller = principal(request)
-    after = _decode_cursor(query.cursor, query.sort, query.order) if query.cursor else None
-    try:
-        rows = await queries.list_campaigns(
-            request.config_dict[PG],
-            user_id=caller.user_id,
-            account_id=account_number(query.account_id) if query.account_id else None,
-            statuses=_csv(query.status),
-            effective_statuses=_csv(query.effective_status),
-            search=query.q,
-            sort=query.sort,
-            descending=query.order == "desc",
-            after=after,
-            limit=query.limit + 1,
-        )
-    except asyncpg.DataError:
-        # a well-formed cursor whose value PostgreSQL cannot read as the sort's type (a time, a number)
-        if after is None:
-            raise
-        raise _malformed_cursor() from None
-    page = rows[: query.limit]
-    next_cursor = None
-    if len(rows) > query.limit and page:
-        next_cursor = _encode_cursor(query.sort, query.order, page[-1]["sort_value"], page[-1]["id"])
-    # The hot list: each row arrives as its JSON document, built by PostgreSQL (see queries.list_campaigns)
-    cursor_json = orjson.dumps(next_cursor)
-    body = b'{"data":[' + ",".join(row["doc"] for row in page).encode() + b'],"next_cursor":' + cursor_json + b"}"
-    return web.Response(body=body, content_type="application/json")
+    # The hot list: each row arrives as its JSON document, built by PostgreSQL (see queries.list_objects)
+    page = await browse.campaign_page(request.config_dict[PG], user_id=principal(request).user_id, query=query)
+    return web.Response(body=page.body(), content_type="application/json")
 
 
 @routes.get(
@@ -144,13 +66,67 @@ async def list_campaigns(request: web.Request, query: CampaignListQuery) -> web.
     path_params={"campaign_id": str},
 )
 async def get_campaign(request: web.Request, campaign_id: str) -> web.Response:
-    caller = principal(request)
-    pg = request.config_dict[PG]
-    row = await queries.campaign_for_user(pg, campaign_id=campaign_id, user_id=caller.user_id)
-    if row is None:
+    campaign = await browse.campaign_detail(
+        request.config_dict[PG], user_id=principal(request).user_id, campaign_id=campaign_id
+    )
+    if campaign is None:
         raise NotFound("campaign not found")
-    counts = await queries.campaign_structure_counts(pg, campaign_id=campaign_id)
-    return json_response(CampaignDetailOut(**_campaign_out(row).model_dump(), **counts))
+    return json_response(campaign)
+
+
+@routes.get(
+    "/api/v1/adsets",
+    name="adsets",
+    summary="Ad sets of your accounts with last-7-day metrics and their campaign: filters, sorting, keyset pagination",
+    query=AdSetListQuery,
+    response=AdSetListOut,
+)
+async def list_adsets(request: web.Request, query: AdSetListQuery) -> web.Response:
+    page = await browse.adset_page(request.config_dict[PG], user_id=principal(request).user_id, query=query)
+    return web.Response(body=page.body(), content_type="application/json")
+
+
+@routes.get(
+    "/api/v1/adsets/{adset_id}",
+    name="adset",
+    summary="One ad set with its campaign, its ad counts and last-7-day metrics",
+    response=AdSetDetailOut,
+    errors=(404,),
+    path_params={"adset_id": str},
+)
+async def get_adset(request: web.Request, adset_id: str) -> web.Response:
+    adset = await browse.adset_detail(request.config_dict[PG], user_id=principal(request).user_id, adset_id=adset_id)
+    if adset is None:
+        raise NotFound("ad set not found")
+    return web.Response(text=adset.doc, content_type="application/json")
+
+
+@routes.get(
+    "/api/v1/ads",
+    name="ads",
+    summary="Ads of your accounts with last-7-day metrics, their ad set and campaign: filters, sorting, keyset "
+    "pagination",
+    query=AdListQuery,
+    response=AdListOut,
+)
+async def list_ads(request: web.Request, query: AdListQuery) -> web.Response:
+    page = await browse.ad_page(request.config_dict[PG], user_id=principal(request).user_id, query=query)
+    return web.Response(body=page.body(), content_type="application/json")
+
+
+@routes.get(
+    "/api/v1/ads/{ad_id}",
+    name="ad",
+    summary="One ad with its ad set, campaign and last-7-day metrics",
+    response=AdOut,
+    errors=(404,),
+    path_params={"ad_id": str},
+)
+async def get_ad(request: web.Request, ad_id: str) -> web.Response:
+    ad = await browse.ad_detail(request.config_dict[PG], user_id=principal(request).user_id, ad_id=ad_id)
+    if ad is None:
+        raise NotFound("ad not found")
+    return web.Response(text=ad.doc, content_type="application/json")
 
 
 def _period(query: InsightsQuery, timezone_name: str) -> tuple[date, date]:

@@ -142,7 +142,7 @@ def _reference(document: bytes) -> Reference:
             auth=Auth.PUBLIC, content_type="text/html")  # fmt: skip
 async def api_docs(request: web.Request) -> web.Response:
     # a few hundred kilobytes of HTML: built off the event loop (the reference once per document)
-    reference = await asyncio.to_thread(_reference, request.app[OPENAPI_DOCUMENT])
+    reference = await asyncio.to_thread(_reference, request.config_dict[OPENAPI_DOCUMENT])
     context = {"version": __version__, "reference": reference}
     html = await asyncio.to_thread(aiohttp_jinja2.render_string, "api_docs.html", request, context)
     return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "public, max-age=300"})

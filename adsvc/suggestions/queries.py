@@ -10,21 +10,21 @@ from typing import Any, TypeAlias
 
 import asyncpg
 
+from adsvc.campaigns.queries import stored_name_sql
 from adsvc.suggestions.engine import CampaignPerformance, DayPoint, Draft
 
 Executor: TypeAlias = asyncpg.Pool | asyncpg.Connection
 
 _COLUMNS = """
     s.id, s.account_id, s.object_type, s.object_id,
-    coalesce(case s.object_type when 'campaign' then c.name when 'account' then a.name end, s.object_id) as object_name,
+    case when s.object_type = 'account' then a.name else {name} end as object_name,
     s.kind, s.status, s.rationale, s.evidence, s.proposal, s.period_since, s.period_until, s.created_at, s.updated_at,
     s.decided_by, s.decided_at, s.expires_at, a.currency, m.role
-"""
+""".format(name=stored_name_sql("s.object_type", "s.object_id"))
 _FROM = """
 from suggestions s
 join ad_account_members m on m.account_id = s.account_id and m.user_id = $1
 join ad_accounts a on a.id = s.account_id
-left join campaigns c on s.object_type = 'campaign' and c.id = s.object_id
 """
 
 
@@ -34,7 +34,7 @@ class SuggestionRow:
     account_id: str
     object_type: str
     object_id: str
-    object_name: str
+    object_name: str | None
     kind: str
     status: str
     rationale: str
@@ -264,7 +264,6 @@ async def decide_suggestion(db: Executor, *, suggestion_id: int, user_id: int, s
         from decided s
         join ad_account_members m on m.account_id = s.account_id and m.user_id = $1
         join ad_accounts a on a.id = s.account_id
-        left join campaigns c on s.object_type = 'campaign' and c.id = s.object_id
         """,  # noqa: S608 - _COLUMNS is a fixed column list; values are parameters
         user_id,
         suggestion_id,

@@ -22,7 +22,9 @@ class SuggestionOut(BaseModel):
     account_id: str
     object_type: Literal["account", "campaign", "adset", "ad"]
     object_id: str
-    object_name: str
+    object_name: str | None = Field(
+        description="The account's, or the stored campaign's, ad set's or ad's name; null if it was never synced"
+    )
     kind: SuggestionKind
     status: SuggestionStatus
     rationale: str

@@ -87,6 +87,12 @@ def test_rating_thresholds(score, rating):
     assert rating_for(D(score)).value == rating
 
 
+def test_every_rating_has_a_stable_code_beside_its_portuguese_label():
+    assert {rating.value: rating.code for rating in Rating} == {
+        "Excelente": "excellent", "Bom": "good", "Regular": "fair", "Ruim": "poor"
+    }  # fmt: skip
+
+
 # ---- periods and growth --------------------------------------------------------------------------------------------
 
 

@@ -15,6 +15,9 @@ from adsvc.collection.plan import account_today
 
 URL = "/api/v1/analytics/performance"
 
+# the older service's labels (kept in `rating`) and the stable codes beside them (`rating_code`)
+RATING_CODES = {"Excelente": "excellent", "Bom": "good", "Regular": "fair", "Ruim": "poor", None: None}
+
 
 @pytest.fixture
 async def synced(client, db, settings, graph_sandbox, ensure_synced) -> dict[str, Any]:
@@ -57,6 +60,7 @@ def check_ranking(body: dict[str, Any], truth: dict[str, dict[str, Any]], benchm
         score, rating = expected[row["campaign_id"]]
         assert (None if row["score"] is None else Decimal(row["score"])) == score, row
         assert row["rating"] == rating
+        assert row["rating_code"] == RATING_CODES[rating]
         expect_metrics(row["metrics"], truth[row["campaign_id"]])
         assert row["metrics"]["reach"] is None and row["metrics"]["frequency"] is None
     scores = [Decimal(row["score"]) for row in body["campaigns"] if row["score"] is not None]
@@ -114,9 +118,9 @@ async def test_campaigns_are_ranked_by_score_with_unscorable_ones_last(client, d
                           campaign_id=campaign_id, days=[day])  # fmt: skip
     status, body = await get(client, caller, account_id=account_id, date_preset="yesterday")
     assert status == 200, body
-    ranking = [(row["campaign_id"][-1], row["score"], row["rating"]) for row in body["campaigns"]]
-    assert ranking == [("a", "100.00", "Excelente"), ("d", "60.71", "Bom"), ("b", "50.00", "Regular"),
-                       ("c", None, None)]  # fmt: skip
+    ranking = [(row["campaign_id"][-1], row["score"], row["rating"], row["rating_code"]) for row in body["campaigns"]]
+    assert ranking == [("a", "100.00", "Excelente", "excellent"), ("d", "60.71", "Bom", "good"),
+                       ("b", "50.00", "Regular", "fair"), ("c", None, None, None)]  # fmt: skip
     assert body["campaigns"][3]["skipped"] == {"ctr": "no impressions", "cpa": "no conversions", "roas": "no spend"}
     assert body["truncated"] is False
     status, body = await get(client, caller, account_id=account_id, date_preset="yesterday", limit="2")

@@ -25,6 +25,8 @@ async def test_apply_pause_suggestion_pauses_sandbox_and_stored_campaign_and_rev
     assert (action["object_id"], action["field"], action["before_value"], action["after_value"], action["status"]) == (
         campaign_id, "status", "ACTIVE", "PAUSED", "applied"
     )  # fmt: skip
+    name = await world.db.fetchval("select name from campaigns where id = $1", campaign_id)
+    assert name and action["object_name"] == name and body["suggestion"]["object_name"] == name
     assert action["source"] == "suggestion" and action["source_id"] == str(pause["id"])
     assert world.node(campaign_id).status == "PAUSED" and world.writes == writes + 1
     stored = await world.db.fetchrow("select status, effective_status from campaigns where id = $1", campaign_id)
@@ -38,8 +40,8 @@ async def test_apply_pause_suggestion_pauses_sandbox_and_stored_campaign_and_rev
         ("action.apply", "success", {"status": "ACTIVE"}, {"status": "PAUSED"})
     ]
     assert audit[0]["request_id"] == response.headers["X-Request-Id"] and audit[0]["actor_id"] == world.owner.user.id
-    events = await world.db.fetch("select id from webhook_events where id = $1", f"action.applied:{action['id']}")
-    assert len(events) == 1
+    events = await world.db.fetch("select id, data from webhook_events where id = $1", f"action.applied:{action['id']}")
+    assert len(events) == 1 and events[0]["data"]["object_name"] == name
 
     response = await world.post(f"/api/v1/automation/actions/{action['id']}/revert")
     assert response.status == 200, await response.text()
@@ -49,6 +51,7 @@ async def test_apply_pause_suggestion_pauses_sandbox_and_stored_campaign_and_rev
         "PAUSED",
         "ACTIVE",
     )
+    assert revert["object_name"] == name
     assert world.node(campaign_id).status == "ACTIVE" and world.writes == writes + 2
     original = await (
         await world.client.get(f"/api/v1/automation/actions/{action['id']}", headers=world.owner.headers)
