@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import Literal
 
 from adsvc.analytics.engine import percent_change
-from adsvc.pages.charts import Kind
+from adsvc.pages.charts import Kind, ValueFormat
+from adsvc.pages.i18n import Formatter
 
 Polarity = Literal["up", "down", "neutral"]
 Verdict = Literal["good", "bad", "neutral"]
@@ -166,3 +167,41 @@ def top_and_bottom(candidates: Sequence[Ranked], count: int) -> tuple[list[Ranke
     rest = candidates[len(top) :]
     bottom = list(reversed(rest[-count:])) if rest else []
     return top, bottom
+
+
+# ---- the words and numbers a card shows ----------------------------------------------------------------------------
+
+MINUS = "\u2212"
+
+
+def value_text(fmt: Formatter, kind: Kind, value: Decimal | None, currency: str) -> str:
+    """A metric's value the way the locale writes it; a count with a fraction (conversions) keeps two places."""
+    places = None
+    if kind == "count" and value is not None and value != value.to_integral_value():
+        places = 2
+    return ValueFormat(kind, currency).format(fmt, value, places)
+
+
+def signed(text: str, value: Decimal) -> str:
+    return ("+" if value > 0 else MINUS if value < 0 else "") + text
+
+
+@dataclass(frozen=True, slots=True)
+class KpiCard:
+    kpi: Kpi
+    value: str
+    previous: str
+    change_pct: str | None
+    delta: str | None
+
+
+def card(fmt: Formatter, item: Kpi, currency: str) -> KpiCard:
+    change = None
+    if item.change_pct is not None:
+        change = signed(fmt.percent(abs(item.change_pct), 1), item.change_pct)
+    delta = None
+    if item.delta is not None:
+        delta = signed(value_text(fmt, item.kind, abs(item.delta), currency), item.delta)
+    return KpiCard(kpi=item, value=value_text(fmt, item.kind, item.current, currency),
+                   previous=value_text(fmt, item.kind, item.previous, currency), change_pct=change,
+                   delta=delta)  # fmt: skip
