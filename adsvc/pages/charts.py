@@ -224,7 +224,7 @@ def describe(chart: DailyComparison, fmt: Formatter, _: Gettext, *, title: str, 
     if not chart.days:
         return _("No days to show.")
     first, last = chart.days[0], chart.days[-1]
-    text = _("%(title)s per day, %(first)s to %(last)s, against the previous period (%(prev_first)s to "
+    text = _("%(title)s, %(first)s to %(last)s, against the previous period (%(prev_first)s to "
              "%(prev_last)s).") % {"title": title, "first": fmt.day(first.day), "last": fmt.day(last.day),
                                   "prev_first": fmt.day(first.previous_day),
                                   "prev_last": fmt.day(last.previous_day)}  # fmt: skip

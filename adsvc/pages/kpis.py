@@ -162,10 +162,12 @@ class Ranked:
 
 
 def top_and_bottom(candidates: Sequence[Ranked], count: int) -> tuple[list[Ranked], list[Ranked]]:
-    """The best `count` and the worst `count` of campaigns already ranked best first, never one in both lists."""
-    top = list(candidates[:count])
-    rest = candidates[len(top) :]
-    bottom = list(reversed(rest[-count:])) if rest else []
+    """The best and the worst campaigns of a list ranked best first: `count` each, or half each of a shorter list
+    (the best half gets the middle one), never one campaign in both lists; the worst list starts with the worst."""
+    shown = min(count, (len(candidates) + 1) // 2)
+    top = list(candidates[:shown])
+    rest = candidates[shown:]
+    bottom = list(reversed(rest[-count:]))
     return top, bottom
 
 

@@ -190,7 +190,8 @@ async def test_changes_are_coloured_by_polarity_and_said_in_words(client, db, se
     assert status == 200, html
     cards = kpi_cards(html)["USD"]
     expected = {"spend": "neutral", "impressions": "neutral", "clicks": "bad", "ctr": "bad", "cpc": "bad",
-                "cpm": "bad", "conversions": "good", "cpa": "good", "conversion_value": "good", "roas": "good"}  # fmt: skip
+                "cpm": "bad", "conversions": "good", "cpa": "good", "conversion_value": "good",
+                "roas": "good"}  # fmt: skip
     assert {name: cards[name]["class"] for name in expected} == expected
     assert cards["cpa"]["value"] == "20.0000" and cards["cpa"]["previous"] == "50.0000"
     assert cards["cpa"]["change_pct"] == "-60.00" and cards["spend"]["change_pct"] == "20.00"
@@ -283,22 +284,37 @@ async def test_a_custom_period_matches_the_api(client, synced):
     assert len(chart_points(html, f"chart-{account.currency.lower()}-spend", "current")) == 10
 
 
-async def test_top_and_bottom_campaigns_are_the_performance_ranking_above_one_target_cpa(client, synced):
-    account = synced["account"]
-    body = await api(client, synced["caller"], "/api/v1/analytics/performance", account_id=account.account_id)
-    status, html = await page(client, f"/dashboard/{account.account_id}")
+async def test_top_and_bottom_campaigns_are_the_performance_ranking_above_one_target_cpa(client, db, settings):
+    caller = await new_caller(client, db, settings)
+    yesterday = account_today("UTC") - timedelta(1)
+    account_id = await synthetic_account(db, user_id=caller.user.id, currency="USD")
+    campaigns = {  # spend, impressions, clicks, conversions, value
+        "a": Day(yesterday, Decimal(200), 10000, 300, Decimal(10), Decimal(400)),
+        "b": Day(yesterday, Decimal(150), 10000, 50, Decimal(1), Decimal(40)),
+        "c": Day(yesterday, Decimal(12), 1000, 60, Decimal(6), Decimal(300)),  # the best ratios, but tiny
+        "d": Day(yesterday, Decimal(100), 10000, 150, Decimal(3), Decimal(200)),
+    }
+    for key, day in campaigns.items():
+        await insert_campaign(db, account_id=account_id, campaign_id=f"{account_id}{key}")
+        await insert_days(db, account_id=account_id, level="campaign", object_id=f"{account_id}{key}",
+                          campaign_id=f"{account_id}{key}", days=[day])  # fmt: skip
+    total = Day(yesterday, Decimal(462), 31000, 560, Decimal(20), Decimal(940))
+    await insert_days(db, account_id=account_id, level="account", object_id=account_id, days=[total])
+    body = await api(client, caller, "/api/v1/analytics/performance", account_id=account_id, date_preset="yesterday")
+    ranked = [c["campaign_id"] for c in body["campaigns"]]
+    assert len(ranked) == 4 and ranked[0] == f"{account_id}c"  # the API ranks the tiny one first
+    await sign_in(client, caller.user.email)
+    status, html = await page(client, f"/dashboard/{account_id}?period=yesterday")
     assert status == 200
-    eligible = [c for c in body["campaigns"] if c["score"] is not None
-                and Decimal(c["metrics"]["spend"]) >= Decimal(body["accounts"][0]["benchmarks"]["cpa_benchmark"])]  # fmt: skip
-    shown = [c["campaign_id"] for c in eligible]
 
     def listed(key: str) -> list[str]:
         table = html.split(f'data-list="{key}"', 1)[1].split("</table>", 1)[0]
         return [a["data-campaign"] for _, a in Tags(table).tags if "data-campaign" in a]
 
-    top, bottom = listed("top"), listed("bottom")
-    assert top == shown[:5] and len(top) == min(5, len(shown)) > 0
-    assert bottom == list(reversed(shown[len(top) :][-5:]))
+    eligible = [campaign_id for campaign_id in ranked if not campaign_id.endswith("c")]
+    assert listed("top") == eligible[:2]
+    assert listed("bottom") == eligible[2:]
+    assert f"/campaigns/{account_id}a" in html and f"{account_id}c" not in html
 
 
 async def test_campaign_page_shows_the_insights_apis_days_and_totals(client, synced):
@@ -322,7 +338,7 @@ async def test_campaign_page_shows_the_insights_apis_days_and_totals(client, syn
     assert len(chart_points(html, "chart-spend", "current")) == 14
     assert campaign["effective_status"] in html and "Data as of" in html
     if campaign["daily_budget"]:
-        budget = [a for _, a in Tags(html).tags if "data-budget" in a][0]["data-budget"]
+        budget = next(a for _, a in Tags(html).tags if "data-budget" in a)["data-budget"]
         assert Decimal(budget) == Decimal(campaign["daily_budget"]) / 100
 
 
