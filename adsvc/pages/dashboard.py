@@ -195,7 +195,7 @@ async def _dashboard(request: web.Request, account_id: str | None) -> web.Respon
     periods = scope.periods
     one_day = bool(periods) and all(p.since == p.until for p in periods)
     with_reach = account is not None and one_day
-    ranking_query = period_query(PerformanceQuery, account_id, params, limit=1000)
+    ranking_query = period_query(PerformanceQuery, account_id, params)
     out, ranked, days, open_count, open_rows, reach_rows = await asyncio.gather(
         reports.dashboard(pg, user_id=user_id, scope=scope, query=query),
         reports.ranking(pg, user_id=user_id, scope=scope, query=ranking_query),

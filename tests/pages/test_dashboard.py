@@ -347,3 +347,31 @@ async def test_campaign_page_with_a_bad_period_is_a_422_page(client, synced):
     listing = await api(client, synced["caller"], "/api/v1/campaigns", account_id=account.account_id, limit="1")
     status, html = await page(client, f"/campaigns/{listing['data'][0]['id']}?period=custom&since=x&until=y")
     assert status == 422 and "YYYY-MM-DD" in html
+
+
+async def test_a_user_without_accounts_gets_a_dashboard_that_says_so(client, db, settings):
+    caller = await new_caller(client, db, settings)
+    await sign_in(client, caller.user.email)
+    status, html = await page(client, "/dashboard")
+    assert status == 200
+    assert "You have no ad accounts yet" in html and kpi_cards(html) == {} and "Open suggestions" not in html
+
+
+async def test_open_suggestions_are_counted_and_listed_for_the_callers_accounts_only(client, db, settings):
+    caller, other = await new_caller(client, db, settings), await new_caller(client, db, settings)
+    mine = await synthetic_account(db, user_id=caller.user.id, currency="USD")
+    theirs = await synthetic_account(db, user_id=other.user.id, currency="USD")
+    for account_id, count in ((mine, 3), (theirs, 2)):
+        for n in range(count):
+            await db.execute(
+                """insert into suggestions (account_id, object_type, object_id, kind, status, rationale, evidence,
+                       proposal, period_since, period_until)
+                   values ($1, 'account', $1 || $2, 'pause_underperformer', $3, 'why', '{}', '{}', current_date - 7,
+                           current_date - 1)""",
+                account_id, str(n), "open" if n < count - 1 or account_id == theirs else "dismissed",
+            )  # fmt: skip
+    await sign_in(client, caller.user.email)
+    for path in ("/dashboard", f"/dashboard/{mine}"):
+        status, html = await page(client, path)
+        assert status == 200
+        assert 'data-open="2"' in html and html.count('href="/suggestions/') == 2
