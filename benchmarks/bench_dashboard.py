@@ -26,8 +26,10 @@ import argparse
 import contextlib
 import http.client
 import json
+import pstats
 import re
 import secrets
+import signal
 import sys
 import time
 import urllib.parse
@@ -182,6 +184,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"adsvc exited with {adsvc.returncode} during the run:\n{tail(children.log_path('adsvc'))}"
             )
         server_log = log_summary(children.log_path("adsvc"))
+        profile = None
+        if args.profile_seconds > 0:
+            progress(
+                f"profiling a second adsvc process under the all-accounts page's load for {args.profile_seconds} s"
+            )
+            profile = profile_server(children, env, placement, client, cookie_header, work_dir, args.profile_seconds)
     medians = {name: result["median"] for name, result in measured.items()}
     return {
         "config": {"client": client.label, "placement": placement.describe(), "connections": args.connections,
@@ -197,6 +205,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "page_over_json_one": round(medians["page_one"]["p50_ms"] / medians["json_one"]["p50_ms"], 2),
         },
         "server_log": server_log,
+        "profile": profile,
     }  # fmt: skip
 
 
@@ -206,6 +215,39 @@ LABELS = {
     "json_one": f"JSON  GET {JSON_PATH}?account_id=...",
     "page_one": f"page  GET {PAGE_PATH}/{{account}}",
 }
+
+
+def profile_server(
+    children: Children, env: dict[str, str], placement: Placement, client: Any, headers: tuple[str, ...],
+    work_dir: Path, seconds: int,
+) -> dict[str, Any]:  # fmt: skip
+    """A second `adsvc serve` under cProfile loaded with GET /dashboard, stopped with SIGINT: where the time goes."""
+    port, output = free_port(), work_dir / "adsvc.prof"
+    argv = [sys.executable, "-m", "cProfile", "-o", str(output), "-m", "adsvc", "serve", "--host", "127.0.0.1",
+            "--port", str(port)]  # fmt: skip
+    process = children.spawn("adsvc-profiled", argv, env=env, cpus=placement.server)
+    wait_until_serving("adsvc serve (cProfile)", process, port, children.log_path("adsvc-profiled"))
+    measured = client.run(f"http://127.0.0.1:{port}{PAGE_PATH}", seconds, headers, process.pid)
+    children.stop(process, sig=signal.SIGINT)
+    if not output.exists():
+        raise BenchError(f"the profiled server wrote no profile; see {children.log_path('adsvc-profiled')}")
+    raw: dict[Any, Any] = pstats.Stats(str(output)).stats  # type: ignore[attr-defined]
+    requests = max(1, measured.requests)
+    own, ours = [], []
+    for (filename, line, name), (_, calls, tottime, cumtime, _) in raw.items():
+        where = f"{filename.split('site-packages/')[-1].split(str(REPO_ROOT) + '/')[-1]}:{line}({name})"
+        own.append((tottime, calls, where))
+        if "/adsvc/" in filename and "/cli.py" not in filename and "/app.py" not in filename:
+            ours.append((cumtime, calls, where))
+    own.sort(reverse=True)
+    ours.sort(reverse=True)
+    return {
+        "requests": measured.requests,
+        "adsvc_per_request": [{"function": w, "cum_ms_per_request": round(c * 1000 / requests, 3), "calls": n}
+                              for c, n, w in ours[:16]],
+        "top_own": [{"function": w, "own_ms_per_request": round(t * 1000 / requests, 3), "calls": n}
+                    for t, n, w in own[:14]],
+    }  # fmt: skip
 
 
 def report(summary: dict[str, Any]) -> str:
@@ -238,6 +280,16 @@ def report(summary: dict[str, Any]) -> str:
         f"dashboard page p50, one account    : {medians['page_one']['p50_ms']:.2f} ms (bar <= {P50_BAR_MS:.0f} ms: "
         f"{verdict(bars['page_one_p50_ok'])})",
     ]
+    profile = summary.get("profile")
+    if profile:
+        lines += ["", f"cProfile of a second adsvc process loaded with GET {PAGE_PATH} ({profile['requests']:,} "
+                  "requests; the profiler inflates Python-level work; start-up included):",
+                  "  adsvc functions by cumulative time, ms per request:"]  # fmt: skip
+        lines.extend(f"    {f['cum_ms_per_request']:>7.3f}  {f['function']}  ({f['calls']:,} calls)"
+                     for f in profile["adsvc_per_request"])  # fmt: skip
+        lines.append("  functions by own time, ms per request:")
+        lines.extend(f"    {f['own_ms_per_request']:>7.3f}  {f['function']}  ({f['calls']:,} calls)"
+                     for f in profile["top_own"])  # fmt: skip
     server_log = summary["server_log"]
     lines.append(
         f"\nadsvc log (LOG_LEVEL=WARNING): {server_log['warnings']} WARNING, {server_log['errors']} ERROR lines"
@@ -256,6 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs", type=int, default=3, help="measured runs per target; the median is reported")
     parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per target before the runs")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto", help="load client")
+    parser.add_argument("--profile-seconds", type=int, default=0, help="then profile the page this long (0: no)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every number to this JSON file")
     return parser

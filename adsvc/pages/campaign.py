@@ -17,7 +17,7 @@ from adsvc.campaigns.schemas import InsightsOut, InsightsQuery
 from adsvc.errors import NotFound, ValidationFailed
 from adsvc.keys import PG
 from adsvc.pages import kpis
-from adsvc.pages.charts import ValueFormat, daily_comparison, line_chart_svg
+from adsvc.pages.charts import ValueFormat, daily_comparison, day_texts, line_chart_svg
 from adsvc.pages.dashboard import Chart, period_labels, read_period
 from adsvc.pages.i18n import Formatter
 from adsvc.pages.render import freshness, gettext, page_locale, render, translations
@@ -46,8 +46,9 @@ def _charts(request: web.Request, fmt: Formatter, current: InsightsOut, previous
             previous_days=kpis.days_of(previous.since, previous.until), previous=_by_day(previous, metric),
         )  # fmt: skip
         chart_id = f"chart-{metric}"
-        svg = line_chart_svg(comparison, fmt, _, chart_id=chart_id, title=title, labels=labels)
-        charts.append(Chart(chart_id=chart_id, title=title, comparison=comparison, svg=svg))
+        texts = day_texts(comparison, fmt)
+        svg = line_chart_svg(comparison, fmt, _, chart_id=chart_id, title=title, labels=labels, texts=texts)
+        charts.append(Chart(chart_id=chart_id, title=title, comparison=comparison, svg=svg, rows=texts))
     return charts
 
 

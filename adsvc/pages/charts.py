@@ -109,6 +109,31 @@ def daily_comparison(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class DayText:
+    """One day of a chart as the locale writes it: for the points' tooltips and the table under the chart."""
+
+    index: int
+    day: str
+    previous_day: str
+    current: str
+    previous: str
+
+
+def day_texts(chart: DailyComparison, fmt: Formatter) -> list[DayText]:
+    """Each day's dates and values written once (formatting is most of a chart's cost)."""
+    return [
+        DayText(
+            index=day.index,
+            day=fmt.day(day.day),
+            previous_day=fmt.day(day.previous_day),
+            current=chart.value_format.format(fmt, day.current),
+            previous=chart.value_format.format(fmt, day.previous),
+        )  # fmt: skip
+        for day in chart.days
+    ]
+
+
 # ---- scale ---------------------------------------------------------------------------------------------------------
 
 
@@ -253,10 +278,19 @@ def describe(chart: DailyComparison, fmt: Formatter, _: Gettext, *, title: str, 
 
 
 def line_chart_svg(
-    chart: DailyComparison, fmt: Formatter, _: Gettext, *, chart_id: str, title: str, labels: tuple[str, str]
+    chart: DailyComparison,
+    fmt: Formatter,
+    _: Gettext,
+    *,
+    chart_id: str,
+    title: str,
+    labels: tuple[str, str],
+    texts: Sequence[DayText] | None = None,
 ) -> Markup:
-    """The chart as an inline `<svg>`; `labels` name the current and the previous period (legend and points)."""
+    """The chart as an inline `<svg>`; `labels` name the current and the previous period (legend and points);
+    `texts` are the days as day_texts writes them (written here when not given)."""
     geometry = layout(chart, fmt)
+    written = list(texts) if texts is not None else day_texts(chart, fmt)
     bottom = geometry.plot_bottom
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
@@ -289,11 +323,14 @@ def line_chart_svg(
         if points:
             out.append(f'<path class="series-{which}" d="{_path(points)}"/>')
         for point in points:
-            day = chart.days[point.index]
-            shown = day.day if which == "current" else day.previous_day
-            tip = f"{label}, {fmt.day(shown)}: {chart.value_format.format(fmt, point.value)}"
-            out.append(f'<circle class="point point-{which}" cx="{point.x:.1f}" cy="{point.y:.1f}" r="3" '
-                       f'data-index="{point.index}" data-value="{point.value}"><title>{escape(tip)}</title>'
-                       "</circle>")  # fmt: skip
+            text = written[point.index]
+            tip = f"{label}, {text.day if which == 'current' else text.previous_day}: " + (
+                text.current if which == "current" else text.previous
+            )
+            out.append(
+                f'<circle class="point point-{which}" cx="{point.x:.1f}" cy="{point.y:.1f}" r="3" '
+                f'data-index="{point.index}" data-value="{point.value}"><title>{escape(tip)}</title>'
+                "</circle>"
+            )
     out.append("</svg>")
     return Markup("".join(out))  # noqa: S704 - every interpolated text above is escaped; numbers are ours

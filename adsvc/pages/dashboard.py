@@ -23,7 +23,7 @@ from adsvc.campaigns.periods import MAX_PERIOD_DAYS
 from adsvc.errors import ValidationFailed
 from adsvc.keys import PG
 from adsvc.pages import kpis
-from adsvc.pages.charts import DailyComparison, ValueFormat, daily_comparison, line_chart_svg
+from adsvc.pages.charts import DailyComparison, DayText, ValueFormat, daily_comparison, day_texts, line_chart_svg
 from adsvc.pages.i18n import Formatter
 from adsvc.pages.render import freshness, gettext, page_locale, render, translations
 from adsvc.requests import principal
@@ -101,6 +101,7 @@ class Chart:
     title: str
     comparison: DailyComparison
     svg: Markup
+    rows: list[DayText]
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +145,9 @@ def charts_for(
             previous_days=previous_days, previous=_series(days, "previous", currency, len(previous_days), metric),
         )  # fmt: skip
         chart_id = f"{prefix}-{metric}"
-        svg = line_chart_svg(comparison, fmt, _, chart_id=chart_id, title=title, labels=labels)
-        charts.append(Chart(chart_id=chart_id, title=title, comparison=comparison, svg=svg))
+        texts = day_texts(comparison, fmt)
+        svg = line_chart_svg(comparison, fmt, _, chart_id=chart_id, title=title, labels=labels, texts=texts)
+        charts.append(Chart(chart_id=chart_id, title=title, comparison=comparison, svg=svg, rows=texts))
     return charts
 
 
