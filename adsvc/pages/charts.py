@@ -129,7 +129,7 @@ def day_texts(chart: DailyComparison, fmt: Formatter) -> list[DayText]:
             previous_day=fmt.day(day.previous_day),
             current=chart.value_format.format(fmt, day.current),
             previous=chart.value_format.format(fmt, day.previous),
-        )  # fmt: skip
+        )
         for day in chart.days
     ]
 
