@@ -264,12 +264,12 @@ def report(summary: dict[str, Any]) -> str:
         f"{data['sync_seconds']} s; default period last_7d; pages of {data['page_bytes']['page_all']:,} (all) and "
         f"{data['page_bytes']['page_one']:,} (one account) bytes",
         "",
-        f"{'target':<46}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>7}{'srv CPU':>8}{'PG CPU':>8}",
+        f"{'target':<54}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>7}{'srv CPU':>8}{'PG CPU':>8}",
     ]
     for name in ("json_all", "page_all", "json_one", "page_one"):
         row = medians[name]
         db = f"{row['db_cpu_pct']:>7.0f}%" if "db_cpu_pct" in row else f"{'-':>8}"
-        lines.append(f"{LABELS[name]:<46}{row['rps']:>9,.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
+        lines.append(f"{LABELS[name]:<54}{row['rps']:>9,.0f}{row['p50_ms']:>9.2f}{row['p99_ms']:>9.2f}"
                      f"{row['errors']:>7.0f}{row['server_cpu_pct']:>7.0f}%{db}")  # fmt: skip
     lines += [
         "",
