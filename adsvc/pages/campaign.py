@@ -18,7 +18,7 @@ from adsvc.errors import NotFound, ValidationFailed
 from adsvc.keys import PG
 from adsvc.pages import kpis
 from adsvc.pages.charts import ValueFormat, daily_comparison, day_texts, line_chart_svg
-from adsvc.pages.dashboard import Chart, period_labels, read_period
+from adsvc.pages.dashboard import Chart, PeriodChoice, period_labels, read_period
 from adsvc.pages.i18n import Formatter
 from adsvc.pages.render import freshness, gettext, page_locale, render, translations
 from adsvc.requests import principal
@@ -97,7 +97,10 @@ async def campaign_detail(request: web.Request) -> web.Response:
             if insights.days:
                 totals["reach"], totals["frequency"] = insights.days[0].reach, insights.days[0].frequency
     items = kpis.kpis(now, before, {}, with_reach=one_day)
+    if choice.period != "custom":
+        choice = PeriodChoice(period=choice.period, since=since.isoformat(), until=until.isoformat())
     context.update(
+        choice=choice,
         counts=counts, insights=current, previous=previous, charts=_charts(request, fmt, current, previous),
         cards=[kpis.card(fmt, item, campaign.currency) for item in items], with_reach=one_day,
         state=kpis.data_state(spend=current.totals.spend, impressions=current.totals.impressions,

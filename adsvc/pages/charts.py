@@ -37,7 +37,7 @@ RIGHT = 14
 BOTTOM = 34
 MIN_LEFT = 36
 CHAR_WIDTH = 6.4  # px per character of an 11 px label: enough room for the widest y label
-MAX_X_LABELS = 8
+MAX_X_LABELS = 7
 Y_TICKS = 4
 _NICE_STEPS = (Decimal(1), Decimal(2), Decimal("2.5"), Decimal(5), Decimal(10))
 
@@ -308,11 +308,8 @@ def line_chart_svg(
     out.append(f'<line class="axis" x1="{geometry.left:.1f}" x2="{WIDTH - RIGHT}" y1="{bottom}" y2="{bottom}"/>')
     for index in x_label_indexes(len(chart.days)):
         x = geometry.xs[index]
-        anchor = "middle"
-        if len(chart.days) > 1 and index == 0:
-            anchor = "start"
-        elif len(chart.days) > 1 and index == len(chart.days) - 1:
-            anchor = "end"
+        # centred under its day; the last day's label ends at its day, so it stays inside the picture
+        anchor = "end" if len(chart.days) > 1 and index == len(chart.days) - 1 else "middle"
         out.append(f'<line class="axis" x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 4}"/>')
         out.append(f'<text class="x-label" x="{x:.1f}" y="{bottom + 18}" text-anchor="{anchor}">'
                    f"{escape(fmt.short_day(chart.days[index].day))}</text>")  # fmt: skip

@@ -238,7 +238,11 @@ async def _dashboard(request: web.Request, account_id: str | None) -> web.Respon
             previous_until=first.previous_until,
         ))  # fmt: skip
     top, bottom = kpis.top_and_bottom(ranked_campaigns(ranked), RANKED)
-    context.update(groups=groups, top=top, bottom=bottom, suggestions=open_rows, open_count=open_count,
+    if periods and choice.period != "custom":
+        # the custom form starts from the period shown (the first account's, when their todays differ)
+        choice = PeriodChoice(period=choice.period, since=periods[0].since.isoformat(),
+                              until=periods[0].until.isoformat())  # fmt: skip
+    context.update(choice=choice, groups=groups, top=top, bottom=bottom, suggestions=open_rows, open_count=open_count,
                    with_reach=with_reach, one_day=one_day, dashboard=out)  # fmt: skip
     return render(request, "pages/dashboard/dashboard.html", context)
 

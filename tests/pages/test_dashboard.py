@@ -145,6 +145,8 @@ async def test_the_chart_has_one_point_per_day_and_its_days_add_up_to_the_kpis(c
     spend, previous_spend = chart_points(html, f"{chart_id}-spend", "current"), chart_points(
         html, f"{chart_id}-spend", "previous")  # fmt: skip
     assert len(spend) == len(previous_spend) == length
+    # the custom period's form starts from the period shown
+    assert f'name="since" value="{p["since"]}"' in html and f'name="until" value="{p["until"]}"' in html
     assert sum(spend) == Decimal(group["current"]["spend"])
     assert sum(previous_spend) == Decimal(group["previous"]["spend"])
     conversions = chart_points(html, f"{chart_id}-conversions", "current")
@@ -161,6 +163,9 @@ async def test_the_page_is_in_portuguese_with_brazilian_money(client, db, synced
     status, html = await page(client, f"/dashboard/{account.account_id}", headers={"Accept-Language": "pt-BR"})
     assert status == 200
     assert "Últimos 7 dias" in html and "Período anterior" in html
+    # the texts of the imported macros too: the cards, the charts' tables, the period and the data's age
+    for text in ("Investimento", "Período anterior: R$", "Os números deste gráfico", "comparado com", "Dados de"):
+        assert text in html, text
     import re
 
     assert re.search(r"R\$\xa0[0-9]{1,3}(\.[0-9]{3})*,[0-9]{2}", html), "no R$ 1.234,56 amount"
