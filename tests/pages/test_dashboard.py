@@ -380,3 +380,30 @@ async def test_open_suggestions_are_counted_and_listed_for_the_callers_accounts_
         status, html = await page(client, path)
         assert status == 200
         assert 'data-open="2"' in html and html.count('href="/suggestions/') == 2
+
+
+async def test_campaign_reach_of_one_day_is_the_insights_days_own(client, synced):
+    account = synced["account"]
+    listing = await api(client, synced["caller"], "/api/v1/campaigns", account_id=account.account_id,
+                        sort="spend_7d", order="desc", limit="1")  # fmt: skip
+    campaign_id = listing["data"][0]["id"]
+    insights = await api(client, synced["caller"], f"/api/v1/campaigns/{campaign_id}/insights",
+                         date_preset="yesterday")  # fmt: skip
+    status, html = await page(client, f"/campaigns/{campaign_id}?period=yesterday")
+    assert status == 200
+    cards = kpi_cards(html)[account.currency]
+    [day] = insights["days"]
+    assert int(cards["reach"]["value"]) == day["reach"] and same(cards["frequency"]["value"], day["frequency"])
+    status, html = await page(client, f"/campaigns/{campaign_id}?period=last_7d")
+    assert "reach" not in kpi_cards(html)[account.currency]
+
+
+async def test_the_pages_need_no_inline_style_or_script(client, synced):
+    account = synced["account"]
+    listing = await api(client, synced["caller"], "/api/v1/campaigns", account_id=account.account_id, limit="1")
+    for path in ("/dashboard", f"/dashboard/{account.account_id}", f"/campaigns/{listing['data'][0]['id']}"):
+        response = await client.get(path)
+        html = await response.text()
+        assert response.status == 200
+        assert " style=" not in html and "<script" not in html and "<style" not in html, path
+        assert 'href="/static/dashboard.css"' in html
