@@ -21,13 +21,14 @@ class AccountRow:
     currency: str
     timezone_name: str
     role: str
+    last_insights_sync_at: datetime | None
 
 
 async def member_accounts(db: Executor, *, user_id: int, account_id: str | None) -> list[AccountRow]:
     """The user's accounts (or the one named, if the user is a member of it), ordered by id."""
     rows = await db.fetch(
         """
-        select a.id, a.name, a.currency, a.timezone_name, m.role
+        select a.id, a.name, a.currency, a.timezone_name, m.role, a.last_insights_sync_at
         from ad_accounts a
         join ad_account_members m on m.account_id = a.id and m.user_id = $1
         where $2::text is null or a.id = $2
@@ -119,6 +120,51 @@ async def totals_by_currency(
         user_id,
     )
     return [CurrencyTotalsRow(**dict(row)) for row in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotalsRow:
+    label: str
+    currency: str
+    day_index: int
+    spend: Decimal
+    impressions: int
+    clicks: int
+    inline_link_clicks: int
+    conversions: Decimal
+    conversion_value: Decimal
+
+
+async def daily_totals_by_currency(
+    db: Executor, *, user_id: int, periods: Sequence[AccountPeriod]
+) -> list[DayTotalsRow]:
+    """Per period label, currency and day of the period (0 = its first day): sums of the account-level rows, as
+    totals_by_currency sums them, with every day present (zeros on a day without rows). Days are aligned by their
+    index, so accounts whose periods start on different dates (their own todays) add up day by day."""
+    rows = await db.fetch(
+        "with"  # noqa: S608 - fixed SQL fragments of this module; every value is a parameter
+        + _PERIODS_CTE
+        + """
+        , days as (
+            select p.label, p.currency, p.account_id, d.day::date as date, d.day::date - p.since as day_index
+            from periods p
+            cross join lateral generate_series(p.since, p.until, interval '1 day') as d(day)
+        )
+        select d.label, d.currency, d.day_index, coalesce(sum(i.spend), 0) as spend,
+               coalesce(sum(i.impressions), 0)::bigint as impressions,
+               coalesce(sum(i.clicks), 0)::bigint as clicks,
+               coalesce(sum(i.inline_link_clicks), 0)::bigint as inline_link_clicks,
+               coalesce(sum(i.conversions), 0) as conversions,
+               coalesce(sum(i.conversion_value), 0) as conversion_value
+        from days d
+        left join insights_daily i on i.account_id = d.account_id and i.level = 'account' and i.date = d.date
+        group by d.label, d.currency, d.day_index
+        order by d.currency, d.label, d.day_index
+        """,
+        *_period_arrays(periods),
+        user_id,
+    )
+    return [DayTotalsRow(**dict(row)) for row in rows]
 
 
 async def campaigns_active_now(db: Executor, *, user_id: int, account_ids: Sequence[str]) -> dict[str, int]:

@@ -2,47 +2,29 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import web
 
-from adsvc.analytics import engine, queries
+from adsvc.analytics import engine, queries, reports
 from adsvc.analytics.schemas import (
-    AccountPeriodOut,
     BenchmarksIn,
-    BenchmarkSource,
     BenchmarksOut,
-    BenchmarksUsedOut,
-    CampaignMetricsOut,
-    CampaignScoreOut,
-    ChangeOut,
-    CurrencyDashboardOut,
     DashboardOut,
     DashboardQuery,
     GrowthOut,
-    PerformanceAccountOut,
     PerformanceOut,
     PerformanceQuery,
-    PeriodMetricsOut,
-    PeriodQuery,
-    ScorePartOut,
-    TopCampaignOut,
     TrendPointOut,
     TrendsOut,
     TrendsQuery,
 )
 from adsvc.audit.queries import insert_audit_entry
 from adsvc.campaigns.metrics import Totals, totals_of
-from adsvc.campaigns.periods import PeriodError, resolve_period
-from adsvc.campaigns.schemas import MetricsOut
 from adsvc.collection.plan import account_today
 from adsvc.collection.records import account_number
-from adsvc.errors import Forbidden, NotFound, ValidationFailed
+from adsvc.errors import Forbidden, NotFound
 from adsvc.keys import PG
 from adsvc.requests import client_address, principal, request_id
 from adsvc.routing import Routes, json_response
@@ -52,16 +34,6 @@ routes = Routes(tag="analytics")
 BENCHMARK_ROLES = frozenset({"owner", "manager"})
 MAX_WARMUP_DAYS = max(max(engine.MOVING_AVERAGE_WINDOWS) - 1, engine.ANOMALY_WINDOW)
 
-DASHBOARD_NOTE = (
-    "totals are sums of the account-level daily rows per currency (money is never added across currencies); "
-    "ratios come from those sums; the previous period has the same length and ends the day before the period; "
-    "presets are resolved against each account's own today; active_campaigns counts campaigns that delivered"
-)
-PERFORMANCE_NOTE = (
-    "score = weighted mean of the parts that apply (CTR 0.3, CPA 0.4, ROAS 0.3), each min(100, value/benchmark*100) "
-    "(CPA: benchmark/value); CTR needs impressions, CPA conversions, ROAS spend and conversion value; "
-    "reach and frequency only for one-day periods because they do not add up across days"
-)
 TRENDS_METHOD = (
     "robust z-score: 0.6745 * (value - median) / MAD over the up to 14 preceding days with data (the day excluded, "
     "at least 7); high/low beyond the threshold. Moving averages and growth need fully covered windows; ratios are "
@@ -70,70 +42,12 @@ TRENDS_METHOD = (
 
 
 def _metrics(totals: Totals) -> dict[str, Any]:
-    return MetricsOut.from_totals(totals).model_dump()
-
-
-@dataclass(frozen=True, slots=True)
-class _Period:
-    account: queries.AccountRow
-    since: date
-    until: date
-    previous_since: date
-    previous_until: date
+    return reports.metrics_of(totals)
 
 
 async def _member_accounts(request: web.Request, account_id: str | None) -> list[queries.AccountRow]:
-    accounts = await queries.member_accounts(
-        request.config_dict[PG],
-        user_id=principal(request).user_id,
-        account_id=account_number(account_id) if account_id is not None else None,
-    )
-    if account_id is not None and not accounts:
-        raise NotFound("ad account not found")
-    return accounts
-
-
-def _periods(accounts: Sequence[queries.AccountRow], query: PeriodQuery) -> list[_Period]:
-    """Each account's period and the one before it; the request is checked even when there is no account."""
-    periods = []
-    candidates: Sequence[queries.AccountRow | None] = accounts or [None]
-    for account in candidates:
-        timezone_name = account.timezone_name if account is not None else "UTC"
-        try:
-            since, until = resolve_period(
-                today=account_today(timezone_name),
-                preset=query.date_preset,
-                since=query.since,
-                until=query.until,
-            )
-            previous_since, previous_until = engine.previous_period(since, until)
-        except (PeriodError, engine.PeriodOverflow) as exc:
-            raise ValidationFailed.field(("query",), str(exc), kind="period") from None
-        if account is not None:
-            periods.append(_Period(account, since, until, previous_since, previous_until))
-    return periods
-
-
-def _current(periods: Sequence[_Period]) -> list[queries.AccountPeriod]:
-    return [queries.AccountPeriod("current", p.account.id, p.since, p.until) for p in periods]
-
-
-def _previous(periods: Sequence[_Period]) -> list[queries.AccountPeriod]:
-    return [queries.AccountPeriod("previous", p.account.id, p.previous_since, p.previous_until) for p in periods]
-
-
-def _period_metrics(row: queries.CurrencyTotalsRow | None) -> PeriodMetricsOut:
-    totals = totals_of(row) if row is not None else engine.ZERO_TOTALS
-    return PeriodMetricsOut(**_metrics(totals), active_campaigns=row.active_campaigns if row is not None else 0)
-
-
-def _change(current: PeriodMetricsOut, previous: PeriodMetricsOut) -> ChangeOut:
-    return ChangeOut(
-        **{
-            name: engine.percent_change(getattr(current, name), getattr(previous, name))
-            for name in ChangeOut.model_fields
-        }
-    )
+    return await reports.member_accounts(request.config_dict[PG], user_id=principal(request).user_id,
+                                         account_id=account_id)  # fmt: skip
 
 
 @routes.get(
@@ -148,90 +62,8 @@ def _change(current: PeriodMetricsOut, previous: PeriodMetricsOut) -> ChangeOut:
 async def get_dashboard(request: web.Request, query: DashboardQuery) -> web.Response:
     user_id = principal(request).user_id
     pg = request.config_dict[PG]
-    accounts = await _member_accounts(request, query.account_id)
-    periods = _periods(accounts, query)
-    if periods:
-        totals, top, active_now = await asyncio.gather(
-            queries.totals_by_currency(pg, user_id=user_id, periods=_current(periods) + _previous(periods)),
-            queries.top_campaigns_by_spend(pg, user_id=user_id, periods=_current(periods), per_currency=query.top),
-            queries.campaigns_active_now(pg, user_id=user_id, account_ids=[a.id for a in accounts]),
-        )
-    else:
-        totals, top, active_now = [], [], {}
-    by_key = {(row.label, row.currency): row for row in totals}
-    currencies: dict[str, list[str]] = {}
-    for account in accounts:
-        currencies.setdefault(account.currency, []).append(account.id)
-    groups = []
-    for currency, account_ids in sorted(currencies.items()):
-        current = _period_metrics(by_key.get(("current", currency)))
-        previous = _period_metrics(by_key.get(("previous", currency)))
-        groups.append(
-            CurrencyDashboardOut(
-                currency=currency,
-                account_ids=account_ids,
-                current=current,
-                previous=previous,
-                change_pct=_change(current, previous),
-                campaigns_active_now=active_now.get(currency, 0),
-                top_campaigns=[
-                    TopCampaignOut(
-                        **_metrics(totals_of(row)),
-                        campaign_id=row.campaign_id,
-                        account_id=row.account_id,
-                        name=row.name,
-                        status=row.status,
-                        effective_status=row.effective_status,
-                    )
-                    for row in top
-                    if row.currency == currency
-                ],
-            )
-        )
-    return json_response(
-        DashboardOut(
-            date_preset=query.date_preset or (None if query.since else "last_7d"),
-            since=min((p.since for p in periods), default=None),
-            until=max((p.until for p in periods), default=None),
-            accounts=[
-                AccountPeriodOut(
-                    account_id=p.account.id,
-                    name=p.account.name,
-                    currency=p.account.currency,
-                    timezone_name=p.account.timezone_name,
-                    since=p.since,
-                    until=p.until,
-                    previous_since=p.previous_since,
-                    previous_until=p.previous_until,
-                )
-                for p in periods
-            ],
-            by_currency=groups,
-            mixed_currencies=len(groups) > 1,
-            note=DASHBOARD_NOTE,
-        )
-    )
-
-
-def _benchmarks_used(
-    stored: queries.BenchmarkRow | None, query: PerformanceQuery
-) -> tuple[engine.Benchmarks, BenchmarksUsedOut]:
-    values: dict[str, Decimal] = {}
-    sources: dict[str, BenchmarkSource] = {}
-    for name, stored_value, requested in (
-        ("ctr", stored.ctr_pct if stored else None, query.ctr_benchmark),
-        ("cpa", stored.cpa if stored else None, query.cpa_benchmark),
-        ("roas", stored.roas if stored else None, query.roas_benchmark),
-    ):
-        if requested is not None:
-            values[name], sources[name] = requested, "request"
-        elif stored_value is not None:
-            values[name], sources[name] = stored_value, "account"
-        else:
-            values[name], sources[name] = getattr(engine.DEFAULT_BENCHMARKS, name), "default"
-    used = engine.Benchmarks(ctr=values["ctr"], cpa=values["cpa"], roas=values["roas"])
-    out = BenchmarksUsedOut(ctr_benchmark=used.ctr, cpa_benchmark=used.cpa, roas_benchmark=used.roas, sources=sources)
-    return used, out
+    scope = await reports.scope_of(pg, user_id=user_id, query=query)
+    return json_response(await reports.dashboard(pg, user_id=user_id, scope=scope, query=query))
 
 
 @routes.get(
@@ -246,65 +78,9 @@ def _benchmarks_used(
 async def get_performance(request: web.Request, query: PerformanceQuery) -> web.Response:
     user_id = principal(request).user_id
     pg = request.config_dict[PG]
-    accounts = await _member_accounts(request, query.account_id)
-    periods = _periods(accounts, query)
-    if periods:
-        stored, rows = await asyncio.gather(
-            queries.benchmarks_for_accounts(pg, account_ids=[a.id for a in accounts]),
-            queries.campaign_totals(pg, user_id=user_id, periods=_current(periods)),
-        )
-    else:
-        stored, rows = {}, []
-    benchmarks: dict[str, engine.Benchmarks] = {}
-    account_out = []
-    for p in periods:
-        used, out = _benchmarks_used(stored.get(p.account.id), query)
-        benchmarks[p.account.id] = used
-        account_out.append(
-            PerformanceAccountOut(
-                account_id=p.account.id, currency=p.account.currency, since=p.since, until=p.until, benchmarks=out
-            )
-        )
-    scored = [(row, engine.score_campaign(totals_of(row), benchmarks[row.account_id])) for row in rows]
-    scored.sort(key=lambda item: (item[1].score is None, -(item[1].score or 0), item[0].campaign_id))
-    campaigns = []
-    for rank, (row, score) in enumerate(scored[: query.limit], start=1):
-        campaigns.append(
-            CampaignScoreOut(
-                rank=rank,
-                campaign_id=row.campaign_id,
-                account_id=row.account_id,
-                name=row.name,
-                status=row.status,
-                effective_status=row.effective_status,
-                currency=row.currency,
-                metrics=CampaignMetricsOut(**_metrics(totals_of(row)), reach=row.reach, frequency=row.frequency),
-                score=score.score,
-                rating=score.rating.value if score.rating else None,
-                rating_code=score.rating.code if score.rating else None,
-                parts=[
-                    ScorePartOut(
-                        metric=part.metric,  # type: ignore[arg-type]
-                        value=part.value.quantize(Decimal("0.000001")),
-                        benchmark=part.benchmark,
-                        weight=part.weight,
-                        subscore=part.subscore.quantize(Decimal("0.01")),
-                    )
-                    for part in score.parts
-                ],
-                skipped=score.skipped,
-            )
-        )
-    return json_response(
-        PerformanceOut(
-            date_preset=query.date_preset or (None if query.since else "last_7d"),
-            weights=engine.WEIGHTS,
-            accounts=account_out,
-            campaigns=campaigns,
-            truncated=len(scored) > query.limit,
-            note=PERFORMANCE_NOTE,
-        )
-    )
+    scope = await reports.scope_of(pg, user_id=user_id, query=query)
+    ranked = await reports.ranking(pg, user_id=user_id, scope=scope, query=query)
+    return json_response(reports.performance_out(ranked, query))
 
 
 @routes.get(

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
-from decimal import Decimal
-
 from aiohttp import web
 
-from adsvc.campaigns import browse, queries
-from adsvc.campaigns.metrics import Totals, derive, totals_of
-from adsvc.campaigns.periods import PeriodError, resolve_period
+from adsvc.campaigns import browse, queries, reports
+from adsvc.campaigns.metrics import derive, totals_of
 from adsvc.campaigns.schemas import (
     AdListOut,
     AdListQuery,
@@ -21,27 +17,18 @@ from adsvc.campaigns.schemas import (
     CampaignDetailOut,
     CampaignListOut,
     CampaignListQuery,
-    DailyMetricsOut,
     ExportOut,
     ExportQuery,
     ExportRowOut,
-    InsightLevel,
     InsightsOut,
     InsightsQuery,
-    MetricsOut,
 )
-from adsvc.collection.plan import account_today
 from adsvc.errors import NotFound, ValidationFailed
 from adsvc.keys import PG
 from adsvc.requests import principal
 from adsvc.routing import Auth, Routes, json_response
 
 routes = Routes(tag="campaigns")
-
-TOTALS_NOTE = (
-    "totals are sums over the days; ratios are computed from those sums; reach and frequency are per day only "
-    "because they do not add up across days"
-)
 
 
 @routes.get(
@@ -129,46 +116,6 @@ async def get_ad(request: web.Request, ad_id: str) -> web.Response:
     return web.Response(text=ad.doc, content_type="application/json")
 
 
-def _period(query: InsightsQuery, timezone_name: str) -> tuple[date, date]:
-    try:
-        return resolve_period(
-            today=account_today(timezone_name), preset=query.date_preset, since=query.since, until=query.until
-        )
-    except PeriodError as exc:
-        raise ValidationFailed.field(("query",), str(exc), kind="period") from None
-
-
-def _insights_out(
-    level: InsightLevel, object_id: str, currency: str, since: date, until: date, days: list[queries.DailyRow]
-) -> InsightsOut:
-    daily = []
-    for day in days:
-        totals = totals_of(day)
-        daily.append(
-            DailyMetricsOut(
-                **MetricsOut.from_totals(totals).model_dump(), date=day.date, reach=day.reach, frequency=day.frequency
-            )
-        )
-    totals = Totals(
-        spend=sum((day.spend for day in days), Decimal(0)),
-        impressions=sum(day.impressions for day in days),
-        clicks=sum(day.clicks for day in days),
-        inline_link_clicks=sum(day.inline_link_clicks for day in days),
-        conversions=sum((day.conversions for day in days), Decimal(0)),
-        conversion_value=sum((day.conversion_value for day in days), Decimal(0)),
-    )
-    return InsightsOut(
-        object_id=object_id,
-        level=level,
-        currency=currency,
-        since=since,
-        until=until,
-        days=daily,
-        totals=MetricsOut.from_totals(totals),
-        note=TOTALS_NOTE,
-    )
-
-
 @routes.get(
     "/api/v1/campaigns/{campaign_id}/insights",
     name="campaign-insights",
@@ -185,9 +132,9 @@ async def campaign_insights(request: web.Request, query: InsightsQuery, campaign
     if row is None:
         raise NotFound("campaign not found")
     timezone_name = await queries.account_timezone_for_campaign(pg, campaign_id=campaign_id)
-    since, until = _period(query, timezone_name)
-    days = await queries.daily_insights(pg, level="campaign", object_id=campaign_id, since=since, until=until)
-    return json_response(_insights_out("campaign", campaign_id, row.currency, since, until, days))
+    since, until = reports.period_of(query, timezone_name)
+    return json_response(await reports.object_insights(pg, level="campaign", object_id=campaign_id,
+                                                       currency=row.currency, since=since, until=until))  # fmt: skip
 
 
 @routes.get(
@@ -204,9 +151,9 @@ async def ad_performance(request: web.Request, query: AdPerformanceQuery) -> web
     ad = await queries.ad_for_user(pg, ad_id=query.ad_id, user_id=caller.user_id)
     if ad is None:
         raise NotFound("ad not found")
-    since, until = _period(query, ad.timezone_name)
-    days = await queries.daily_insights(pg, level="ad", object_id=ad.id, since=since, until=until)
-    return json_response(_insights_out("ad", ad.id, ad.currency, since, until, days))
+    since, until = reports.period_of(query, ad.timezone_name)
+    return json_response(await reports.object_insights(pg, level="ad", object_id=ad.id, currency=ad.currency,
+                                                       since=since, until=until))  # fmt: skip
 
 
 @routes.get(

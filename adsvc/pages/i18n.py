@@ -11,6 +11,7 @@ import io
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 from babel import Locale, dates, numbers
@@ -77,6 +78,12 @@ def negotiate(accept_language: str) -> str:
     return DEFAULT_LOCALE
 
 
+@lru_cache(maxsize=16)
+def _parsed(locale: str) -> Locale:
+    """Babel parses a locale given by name on every call (most of a number's formatting time): parse it once."""
+    return Locale.parse(locale)
+
+
 @dataclass(frozen=True, slots=True)
 class Formatter:
     """Formatting for one locale, handed to the templates as `fmt`."""
@@ -85,41 +92,41 @@ class Formatter:
 
     @property
     def babel(self) -> Locale:
-        return Locale.parse(self.locale)
+        return _parsed(self.locale)
 
     def number(self, value: int | float | Decimal | None, places: int = 0) -> str:
         if value is None:
             return NO_VALUE
         pattern = "#,##0" + ("." + "0" * places if places else "")
-        return numbers.format_decimal(value, format=pattern, locale=self.locale)
+        return numbers.format_decimal(value, format=pattern, locale=self.babel)
 
     def percent(self, value: float | Decimal | None, places: int = 2) -> str:
         """A ratio already in percent (CTR 1.23 is 1.23%)."""
         if value is None:
             return NO_VALUE
-        return numbers.format_decimal(value, format="#,##0." + "0" * places, locale=self.locale) + "%"
+        return numbers.format_decimal(value, format="#,##0." + "0" * places, locale=self.babel) + "%"
 
     def money(self, value: int | float | Decimal | None, currency: str) -> str:
         if value is None:
             return NO_VALUE
-        return numbers.format_currency(value, currency, locale=self.locale)
+        return numbers.format_currency(value, currency, locale=self.babel)
 
     def day(self, value: date | None, style: str = "medium") -> str:
-        return NO_VALUE if value is None else dates.format_date(value, format=style, locale=self.locale)
+        return NO_VALUE if value is None else dates.format_date(value, format=style, locale=self.babel)
 
     def short_day(self, value: date) -> str:
         """Axis labels: day and month only ("3 Dec", "3 de dez.")."""
-        return dates.format_skeleton("MMMd", value, locale=self.locale)
+        return dates.format_skeleton("MMMd", value, locale=self.babel)
 
     def moment(self, value: datetime | None, timezone: str | None = None) -> str:
         if value is None:
             return NO_VALUE
-        return dates.format_datetime(value, format="short", tzinfo=dates.get_timezone(timezone), locale=self.locale)
+        return dates.format_datetime(value, format="short", tzinfo=dates.get_timezone(timezone), locale=self.babel)
 
     def time_of_day(self, value: datetime, timezone: str | None = None) -> str:
-        return dates.format_time(value, format="short", tzinfo=dates.get_timezone(timezone), locale=self.locale)
+        return dates.format_time(value, format="short", tzinfo=dates.get_timezone(timezone), locale=self.babel)
 
     def ago(self, seconds: float) -> str:
         """ "12 minutes ago" / "há 12 minutos"."""
         ago = timedelta(seconds=-seconds)
-        return dates.format_timedelta(ago, add_direction=True, threshold=1.1, locale=self.locale)
+        return dates.format_timedelta(ago, add_direction=True, threshold=1.1, locale=self.babel)

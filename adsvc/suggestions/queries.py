@@ -243,6 +243,22 @@ async def list_suggestions(
     return [SuggestionRow(**dict(row)) for row in rows]
 
 
+async def count_suggestions(db: Executor, *, user_id: int, account_id: str | None, status: str) -> int:
+    """How many suggestions of the user's accounts (or of one) have this status."""
+    count: int = await db.fetchval(
+        """
+        select count(*)
+        from suggestions s
+        join ad_account_members m on m.account_id = s.account_id and m.user_id = $1
+        where ($2::text is null or s.account_id = $2) and s.status = $3
+        """,
+        user_id,
+        account_id,
+        status,
+    )
+    return count
+
+
 async def suggestion_for_user(db: Executor, *, suggestion_id: int, user_id: int) -> SuggestionRow | None:
     row = await db.fetchrow(f"select {_COLUMNS} {_FROM} where s.id = $2", user_id, suggestion_id)
     return SuggestionRow(**dict(row)) if row is not None else None
