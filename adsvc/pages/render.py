@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,19 +83,31 @@ def render(
         "version": __version__,
         "now": time.time(),
     }
-    response = aiohttp_jinja2.render_template(template, request, {**shared, **(context or {})}, status=status)
-    return response
+    # rendering is synchronous: macros imported without the template's context still find its language here
+    token = _RENDERING.set(shared["translations"])
+    try:
+        return aiohttp_jinja2.render_template(template, request, {**shared, **(context or {})}, status=status)
+    finally:
+        _RENDERING.reset(token)
+
+
+_RENDERING: ContextVar[NullTranslations | None] = ContextVar("adsvc_page_translations", default=None)
+
+
+def _translations_of(context: jinja2.runtime.Context) -> NullTranslations | None:
+    found = context.get("translations")
+    return found if isinstance(found, NullTranslations) else _RENDERING.get()
 
 
 @jinja2.pass_context
 def context_gettext(context: jinja2.runtime.Context, message: str) -> str:
-    found = context.get("translations")
-    return found.gettext(message) if isinstance(found, NullTranslations) else message
+    found = _translations_of(context)
+    return message if found is None else str(found.gettext(message))
 
 
 @jinja2.pass_context
 def context_ngettext(context: jinja2.runtime.Context, singular: str, plural: str, count: int) -> str:
-    found = context.get("translations")
-    if isinstance(found, NullTranslations):
-        return found.ngettext(singular, plural, count)
-    return singular if count == 1 else plural
+    found = _translations_of(context)
+    if found is None:
+        return singular if count == 1 else plural
+    return str(found.ngettext(singular, plural, count))

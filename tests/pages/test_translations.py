@@ -42,3 +42,18 @@ def test_accept_language_picks_portuguese_for_any_portuguese_and_english_otherwi
     assert negotiate("en;q=0.2, pt;q=0.9") == "pt_BR"
     assert negotiate("") == "en"
     assert negotiate("pt;q=garbage, en") == "en"
+
+
+async def test_macros_imported_without_context_speak_the_page_language(client, db, settings):
+    from accounts.helpers import insert_account
+    from factories import create_user
+    from pages.helpers import page, sign_in
+
+    user = await create_user(db, settings)
+    await insert_account(db, user_id=user.id)
+    await sign_in(client, user.email)
+    # syncs/list.html imports the freshness macro without the template's context
+    status, html = await page(client, "/syncs", headers={"Accept-Language": "pt-BR"})
+    assert status == 200
+    assert "Nenhuma sincronização concluída ainda" in html
+    assert "No successful sync yet" not in html
