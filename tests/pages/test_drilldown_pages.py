@@ -147,6 +147,10 @@ async def test_the_list_shows_the_apis_rows_in_order_with_the_same_figures_for_t
         for row, campaign in zip(shown.rows, expected["data"], strict=True):
             assert_same_figures(row, campaign["last_7d"])
             assert f"/campaigns/{campaign['id']}" in shown.links
+        # the sort links keep the filters
+        filters = [urlencode({k: v}) for k, v in query.items() if k not in ("sort", "order")]
+        for header in shown.headers.values():
+            assert all(f in str(header["href"]) for f in filters), (query, header)
     everything = await api(client, caller, "/api/v1/campaigns")
     assert len(everything["data"]) >= 2  # the comparisons above are not of empty lists
 
