@@ -187,6 +187,7 @@ async def campaigns_list(request: web.Request) -> web.Response:
         "table": table, "query": query, "accounts": list(accounts.values()), "statuses": STATUSES,
         "effective_statuses": EFFECTIVE_STATUSES, "fresh": _fresh(shown),
         "filtered": any(request.query.get(key) for key in FILTER_KEYS),
+        "account_names": {a.id: a.name for a in accounts.values()} if len(accounts) > 1 else None,
     })  # fmt: skip
 
 

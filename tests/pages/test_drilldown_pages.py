@@ -357,3 +357,20 @@ async def test_the_adsets_table_for_the_campaign_page_lists_the_apis_ad_sets_sor
     assert second.ids == [a["id"] for a in expected["data"]]
     status, _ = await page(client, f"/campaigns/{campaign_id}?cursor=Z2FyYmFnZQ")
     assert status == 422
+
+
+async def test_with_several_accounts_the_list_names_each_rows_account_and_keeps_a_multi_status_filter(
+    client, db, settings, graph_sandbox, ensure_synced
+):
+    caller, _ = await synced_caller(client, db, settings, graph_sandbox, ensure_synced)
+    status, html = await page(client, "/campaigns")
+    assert status == 200 and '<th scope="col">Account</th>' not in html  # one account: no column
+    mine = await insert_account_with_objects(db, user_id=caller.user.id)
+    status, html = await page(client, "/campaigns?limit=200")
+    assert '<th scope="col">Account</th>' in html and f"<td>Synthetic {mine.account_id}</td>" in html
+    # a filter of several statuses (as the API takes them) stays selected, so "Show" keeps it
+    status, html = await page(client, "/campaigns?status=ACTIVE,PAUSED")
+    assert status == 200 and '<option value="ACTIVE,PAUSED" selected>' in html
+    shown = Drill(html)
+    expected = await api(client, caller, "/api/v1/campaigns", status="ACTIVE,PAUSED")
+    assert shown.ids == [c["id"] for c in expected["data"]]
