@@ -88,3 +88,19 @@ def test_drill_down_from_the_campaigns_list_to_an_ad_shows_the_apis_figures(brow
     assert breadcrumb == ["/campaigns", f"/campaigns/{ad['campaign_id']}", f"/adsets/{adset_id}", f"/ads/{ad_id}"]
     assert ad["name"] in browser.text("h1")
     _both_widths(browser, screenshot, "drill-ad")
+
+
+def test_the_campaigns_list_in_portuguese_shows_money_in_reais(browser, live_server, screenshot):
+    from selenium.webdriver.support.ui import Select
+
+    caller = live_server.signed_in_user()
+    live_server.connect_account(caller, live_server.sandbox_account_ids()[0])  # a BRL account
+    live_server.run_worker()
+    browser.sign_in(caller.email, caller.password)
+    browser.open("/campaigns")
+    Select(browser.find("#locale")).select_by_value("pt_BR")
+    browser.submit("form[action='/account/language']")
+    assert browser.path == "/campaigns"
+    assert browser.text("h1") == "Campanhas"
+    assert "Investimento" in browser.text("table.drill thead") and "R$" in browser.text("table.drill tbody")
+    _both_widths(browser, screenshot, "drill-campaigns-pt-BR")
