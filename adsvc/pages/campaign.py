@@ -16,7 +16,7 @@ from adsvc.campaigns import queries, reports
 from adsvc.campaigns.schemas import InsightsOut, InsightsQuery
 from adsvc.errors import NotFound, ValidationFailed
 from adsvc.keys import PG
-from adsvc.pages import kpis
+from adsvc.pages import drill, kpis
 from adsvc.pages.charts import ValueFormat, daily_comparison, day_texts, line_chart_svg
 from adsvc.pages.dashboard import Chart, PeriodChoice, period_labels, read_period
 from adsvc.pages.i18n import Formatter
@@ -70,7 +70,7 @@ async def campaign_detail(request: web.Request) -> web.Response:
     context: dict[str, Any] = {
         "campaign": campaign, "account": account, "choice": choice, "periods": period_labels(request),
         "fresh": freshness([(account.last_insights_sync_at, account.timezone_name)]), "error": error,
-        "counts": None, "cards": [], "charts": [], "insights": None, "state": "none",
+        "counts": None, "cards": [], "charts": [], "insights": None, "state": "none", "adsets": None,
     }  # fmt: skip
     if params is None:
         return render(request, "pages/dashboard/campaign.html", context, status=422)
@@ -81,12 +81,13 @@ async def campaign_detail(request: web.Request) -> web.Response:
         reason = exc.message if isinstance(exc, ValidationFailed) else str(exc)
         context["error"] = gettext(request, "This period cannot be shown: %(reason)s", reason=reason)
         return render(request, "pages/dashboard/campaign.html", context, status=422)
-    current, previous, counts = await asyncio.gather(
+    current, previous, counts, adsets = await asyncio.gather(
         reports.object_insights(pg, level="campaign", object_id=campaign.id, currency=campaign.currency,
                                 since=since, until=until),
         reports.object_insights(pg, level="campaign", object_id=campaign.id, currency=campaign.currency,
                                 since=previous_since, until=previous_until),
         queries.campaign_structure_counts(pg, campaign_id=campaign.id),
+        drill.adsets_of_campaign(request, campaign.id, request.query),
     )  # fmt: skip
     now: dict[str, Any] = current.totals.model_dump()
     before: dict[str, Any] = previous.totals.model_dump()
@@ -101,7 +102,8 @@ async def campaign_detail(request: web.Request) -> web.Response:
         choice = PeriodChoice(period=choice.period, since=since.isoformat(), until=until.isoformat())
     context.update(
         choice=choice,
-        counts=counts, insights=current, previous=previous, charts=_charts(request, fmt, current, previous),
+        counts=counts, adsets=adsets, insights=current, previous=previous,
+        charts=_charts(request, fmt, current, previous),
         cards=[kpis.card(fmt, item, campaign.currency) for item in items], with_reach=one_day,
         state=kpis.data_state(spend=current.totals.spend, impressions=current.totals.impressions,
                               minimum_spend=Decimal(0)),

@@ -71,8 +71,9 @@ def render(
 ) -> web.Response:
     session = current_session(request)
     locale = page_locale(request)
-    shared = {
-        "translations": translations(request),
+    texts = translations(request)
+    shared: dict[str, Any] = {
+        "translations": texts,
         "fmt": Formatter(locale),
         "locale": locale,
         "html_lang": locale.replace("_", "-"),
@@ -84,7 +85,7 @@ def render(
         "now": time.time(),
     }
     # rendering is synchronous: macros imported without the template's context still find its language here
-    token = _RENDERING.set(shared["translations"])
+    token = _RENDERING.set(texts)
     try:
         return aiohttp_jinja2.render_template(template, request, {**shared, **(context or {})}, status=status)
     finally:

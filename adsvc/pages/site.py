@@ -15,14 +15,22 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResource
 
-from adsvc.pages import account, accounts, campaign, dashboard, syncs, webhooks
+from adsvc.pages import account, accounts, campaign, dashboard, drill, syncs, webhooks
+from adsvc.pages.middleware import page_csrf, page_errors, page_session
 
 if TYPE_CHECKING:
     from aiohttp.web_urldispatcher import _InfoDict
-from adsvc.pages.middleware import page_csrf, page_errors, page_session
 
 API_ROOTS = frozenset({"api", "health", "ready", "metrics", "status", "static"})
-ROUTE_TABLES = (account.routes, dashboard.routes, campaign.routes, accounts.routes, syncs.routes, webhooks.routes)
+ROUTE_TABLES = (
+    account.routes,
+    dashboard.routes,
+    campaign.routes,
+    drill.routes,
+    accounts.routes,
+    syncs.routes,
+    webhooks.routes,
+)
 
 
 class PagesRule(AbstractRuleMatching):
