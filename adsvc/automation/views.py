@@ -124,7 +124,11 @@ def action_context(request: web.Request) -> ActionContext:
 
 def idempotency_scope(request: web.Request, default: str) -> str:
     """The caller's Idempotency-Key (scoped to the caller, so two users' keys never meet), or `default`."""
-    key = read_idempotency_key(request)
+    return scoped_key(request, read_idempotency_key(request), default=default)
+
+
+def scoped_key(request: web.Request, key: str | None, *, default: str) -> str:
+    """An idempotency key (the API's header, a page form's hidden field) scoped to the caller, or `default`."""
     return default if key is None else f"user:{principal(request).user_id}:{key}"
 
 
@@ -255,6 +259,12 @@ async def get_action(request: web.Request, action_id: int) -> web.Response:
     idempotent=True,
 )
 async def revert_action(request: web.Request, action_id: int) -> web.Response:
+    return json_response(action_out(await revert(request, action_id, idempotency_key=read_idempotency_key(request))))
+
+
+async def revert(request: web.Request, action_id: int, *, idempotency_key: str | None) -> queries.ActionRow:
+    """Restore what an applied action replaced, as a new action, once per idempotency key; the API's and the pages'
+    one path. Reverting a reverted action returns the action that reverted it."""
     pg = request.config_dict[PG]
     found = await queries.action_for_user(pg, action_id=action_id, user_id=principal(request).user_id)
     if found is None:
@@ -265,12 +275,12 @@ async def revert_action(request: web.Request, action_id: int) -> web.Response:
     reverts = await queries.revert_actions_of(pg, action_id=original.id)
     settled = [r for r in reverts if r.status in ("applied", "planned")]
     if original.status == "reverted" and settled:
-        return json_response(action_out(settled[-1]))
+        return settled[-1]
     failed_attempts = sum(1 for r in reverts if r.status == "failed")
-    key = idempotency_scope(request, default=f"revert:{original.id}:{failed_attempts}") + ":revert"
+    key = scoped_key(request, idempotency_key, default=f"revert:{original.id}:{failed_attempts}") + ":revert"
     replay = await queries.action_by_key(pg, idempotency_key=key)
     if replay is not None:
-        return json_response(action_out(replay))
+        return replay
     if original.status != "applied":
         raise Conflict(
             f"only applied actions can be reverted; action {original.id} is {original.status}",
@@ -293,7 +303,7 @@ async def revert_action(request: web.Request, action_id: int) -> web.Response:
     except (GraphError, CircuitOpen, TokenUnreadable) as exc:
         raise agent_error_to_api(exc) from None
     raise_for_failure([outcome])
-    return json_response(action_out(outcome.action))
+    return outcome.action
 
 
 async def record_suggestion_applied(request: web.Request, *, suggestion_id: int, actions: Sequence[ActionOut]) -> bool:
@@ -380,8 +390,8 @@ async def list_rules(request: web.Request, query: RuleListQuery) -> web.Response
     return json_response(RuleListOut(data=[rule_out(rule) for rule in rules]))
 
 
-def _replayed_create(keyed: queries.KeyedRule, fingerprint: str) -> web.Response:
-    """The answer to a create retried with the Idempotency-Key of an earlier one."""
+def _replayed_create(keyed: queries.KeyedRule, fingerprint: str) -> queries.RuleRow:
+    """The rule a create retried with the Idempotency-Key of an earlier one finds."""
     if keyed.request_fingerprint != fingerprint:
         raise ValidationFailed.field(
             ("header", IDEMPOTENCY_HEADER),
@@ -391,9 +401,7 @@ def _replayed_create(keyed: queries.KeyedRule, fingerprint: str) -> web.Response
     if keyed.deleted:
         raise Conflict(f"this Idempotency-Key created rule {keyed.rule.id}, which has since been deleted",
                        code="idempotency_key_used")  # fmt: skip
-    response = json_response(rule_out(keyed.rule), status=201)
-    response.headers["Idempotent-Replayed"] = "true"
-    return response
+    return keyed.rule
 
 
 @rule_routes.get(
@@ -422,6 +430,16 @@ async def list_rule_presets(request: web.Request) -> web.Response:
     idempotent=True,
 )
 async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
+    rule, replayed = await create(request, body, idempotency_key=read_idempotency_key(request))
+    response = json_response(rule_out(rule), status=201)
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response
+
+
+async def create(request: web.Request, body: RuleIn, *, idempotency_key: str | None) -> tuple[queries.RuleRow, bool]:
+    """Create a rule, audited, once per idempotency key; the API's and the pages' one path. Returns the rule and
+    whether an earlier request with the key had created it."""
     pg = request.config_dict[PG]
     account = await account_for_user(pg, account_id=account_number(body.account_id), user_id=principal(request).user_id)
     if account is None:
@@ -430,7 +448,7 @@ async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
     if account.role not in ACT_ROLES:
         raise Forbidden("only owners and managers can create rules")
     spec = RuleSpec.model_validate(body.model_dump(include=set(_SPEC_FIELDS)))
-    key = read_idempotency_key(request)
+    key = idempotency_key
     fingerprint = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
     async with pg.acquire() as conn, conn.transaction():
         # one creator at a time per account, so the cap holds under concurrent requests (and a retry with the same
@@ -440,7 +458,7 @@ async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
             keyed = await queries.rule_by_idempotency_key(conn, created_by=principal(request).user_id,
                                                           idempotency_key=key)  # fmt: skip
             if keyed is not None:
-                return _replayed_create(keyed, fingerprint)
+                return _replayed_create(keyed, fingerprint), True
         if await queries.count_rules(conn, account_id=account.id) >= MAX_RULES_PER_ACCOUNT:
             raise Conflict(f"an account has at most {MAX_RULES_PER_ACCOUNT} rules", code="too_many_rules")
         rule = await queries.insert_rule(
@@ -463,7 +481,7 @@ async def create_rule(request: web.Request, body: RuleIn) -> web.Response:
             details={"account_id": rule.account_id},
             **audit_origin(request),
         )
-    return json_response(rule_out(rule), status=201)
+    return rule, False
 
 
 @rule_routes.get(
@@ -490,6 +508,11 @@ async def get_rule(request: web.Request, rule_id: int) -> web.Response:
     path_params=_RULE_ID,
 )
 async def update_rule(request: web.Request, body: RulePatch, rule_id: int) -> web.Response:
+    return json_response(rule_out(await update(request, rule_id, body)))
+
+
+async def update(request: web.Request, rule_id: int, body: RulePatch) -> queries.RuleRow:
+    """Change a rule (the fields given), validated as a whole and audited; the API's and the pages' one path."""
     before = (await _member_rule(request, rule_id, act=True)).rule
     given = body.model_fields_set
     for name in given:
@@ -528,7 +551,7 @@ async def update_rule(request: web.Request, body: RulePatch, rule_id: int) -> we
             details={"account_id": rule.account_id},
             **audit_origin(request),
         )
-    return json_response(rule_out(rule))
+    return rule
 
 
 @rule_routes.route(
@@ -568,21 +591,24 @@ async def delete_rule(request: web.Request, rule_id: int) -> web.Response:
     limit="throttle_previews",
 )
 async def preview_rule(request: web.Request, rule_id: int) -> web.Response:
+    return json_response(await preview(request, rule_id))
+
+
+async def preview(request: web.Request, rule_id: int) -> RulePreviewOut:
+    """What the rule would do now (throttled); the API's and the pages' one path."""
     rule = (await _member_rule(request, rule_id)).rule
     await limit_calls(request, "throttle_previews", account_id=rule.account_id)
     try:
         evaluation = await evaluate(request.config_dict[PG], rule)
     except AccountGone:
         raise NotFound("rule not found") from None
-    return json_response(
-        RulePreviewOut(
-            rule_id=rule.id,
-            account_id=rule.account_id,
-            today=evaluation.today,
-            evaluated=evaluation.evaluated,
-            matched=len(evaluation.decisions),
-            decisions=[decision_out(d) for d in evaluation.decisions],
-        )
+    return RulePreviewOut(
+        rule_id=rule.id,
+        account_id=rule.account_id,
+        today=evaluation.today,
+        evaluated=evaluation.evaluated,
+        matched=len(evaluation.decisions),
+        decisions=[decision_out(d) for d in evaluation.decisions],
     )
 
 
@@ -597,6 +623,11 @@ async def preview_rule(request: web.Request, rule_id: int) -> web.Response:
     limit="throttle_backtests",
 )
 async def backtest_rule(request: web.Request, body: BacktestIn, rule_id: int) -> web.Response:
+    return json_response(await backtest_of(request, rule_id, body))
+
+
+async def backtest_of(request: web.Request, rule_id: int, body: BacktestIn) -> BacktestOut:
+    """The rule replayed over stored history (throttled, in a replay slot); the API's and the pages' one path."""
     rule = (await _member_rule(request, rule_id)).rule
     await limit_calls(request, "throttle_backtests", account_id=rule.account_id)
     settings = request.config_dict[SETTINGS]
@@ -640,20 +671,18 @@ async def backtest_rule(request: web.Request, body: BacktestIn, rule_id: int) ->
     ]
     actions = [a for day in result.replay.days for a in day.actions]
     saved = sum((a.spend_after for a in actions if a.spend_after is not None), Decimal(0))
-    return json_response(
-        BacktestOut(
-            rule_id=rule.id,
-            account_id=rule.account_id,
-            currency=result.account.currency,
-            since=result.since,
-            until=result.until,
-            evaluated_objects=result.evaluated,
-            days_with_actions=sum(1 for day in result.replay.days if day.actions),
-            actions=len(actions),
-            spend_after_pauses=float(saved),
-            assumptions=list(result.replay.assumptions),
-            days=days,
-        )
+    return BacktestOut(
+        rule_id=rule.id,
+        account_id=rule.account_id,
+        currency=result.account.currency,
+        since=result.since,
+        until=result.until,
+        evaluated_objects=result.evaluated,
+        days_with_actions=sum(1 for day in result.replay.days if day.actions),
+        actions=len(actions),
+        spend_after_pauses=float(saved),
+        assumptions=list(result.replay.assumptions),
+        days=days,
     )
 
 
@@ -695,15 +724,21 @@ def run_out(result: RunResult) -> RuleRunOut:
     limit="throttle_rule_runs",
 )
 async def run_rule_now(request: web.Request, rule_id: int) -> web.Response:
+    return json_response(await run_now(request, rule_id, idempotency_key=read_idempotency_key(request)))
+
+
+async def run_now(request: web.Request, rule_id: int, *, idempotency_key: str | None) -> RuleRunOut:
+    """Evaluate the rule and act on what matches (throttled), once per idempotency key; the API's and the pages'
+    one path."""
     rule = (await _member_rule(request, rule_id, act=True)).rule
     await limit_calls(request, "throttle_rule_runs", account_id=rule.account_id)
-    run_key = f"manual:{rule.id}:" + idempotency_scope(request, default=f"request:{uuid.uuid4().hex}")
+    run_key = f"manual:{rule.id}:" + scoped_key(request, idempotency_key, default=f"request:{uuid.uuid4().hex}")
     result = await run_rule(action_context(request), rule, run_key=run_key, trigger="manual")
     if result.blocked is not None and result.run.applied == 0:
         # nothing could be done at Meta (breaker open, token unusable, ...): the caller gets the error that says
         # when to retry; the failed run is recorded and listed under .../runs
         raise agent_error_to_api(result.blocked)
-    return json_response(run_out(result))
+    return run_out(result)
 
 
 @rule_routes.get(

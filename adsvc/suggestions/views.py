@@ -21,17 +21,17 @@ from adsvc.automation.views import (
     action_out,
     apply_drafts,
     apply_proposal,
-    idempotency_scope,
     proposal_keys,
     raise_for_failure,
     record_suggestion_applied,
+    scoped_key,
 )
 from adsvc.collection.plan import account_today
 from adsvc.collection.records import account_number
 from adsvc.errors import Conflict, Forbidden, NotFound
 from adsvc.keys import PG
 from adsvc.requests import client_address, principal, request_id
-from adsvc.routing import IDEMPOTENCY_HEADER, Routes, json_response, keyset_page
+from adsvc.routing import Routes, json_response, keyset_page, read_idempotency_key
 from adsvc.suggestions import queries
 from adsvc.suggestions.engine import LOWER, PAUSE, RAISE, REALLOCATE, Draft, Thresholds, suggest, suggestion_period
 from adsvc.suggestions.schemas import (
@@ -111,7 +111,9 @@ async def get_suggestion(request: web.Request, suggestion_id: int) -> web.Respon
     return json_response(_suggestion_out(row))
 
 
-async def _decide(request: web.Request, suggestion_id: int, status: str) -> web.Response:
+async def decide(request: web.Request, suggestion_id: int, status: str) -> queries.SuggestionRow:
+    """Accept or dismiss (`status`) an open suggestion of the caller's accounts, audited; the API's and the pages'
+    one path. Raises NotFound, Forbidden, or Conflict (with the current status in its details)."""
     caller = principal(request)
     pg = request.config_dict[PG]
     row = await queries.suggestion_for_user(pg, suggestion_id=suggestion_id, user_id=caller.user_id)
@@ -153,7 +155,11 @@ async def _decide(request: web.Request, suggestion_id: int, status: str) -> web.
             code="invalid_transition",
             details={"status": current_status},
         )
-    return json_response(_suggestion_out(decided))
+    return decided
+
+
+async def _decide(request: web.Request, suggestion_id: int, status: str) -> web.Response:
+    return json_response(_suggestion_out(await decide(request, suggestion_id, status)))
 
 
 @routes.post(
@@ -191,6 +197,12 @@ async def dismiss_suggestion(request: web.Request, suggestion_id: int) -> web.Re
     idempotent=True,
 )
 async def apply_suggestion(request: web.Request, suggestion_id: int) -> web.Response:
+    return json_response(await apply(request, suggestion_id, idempotency_key=read_idempotency_key(request)))
+
+
+async def apply(request: web.Request, suggestion_id: int, *, idempotency_key: str | None) -> SuggestionAppliedOut:
+    """Apply a suggestion at Meta through the executor, once per idempotency key (the API's Idempotency-Key header,
+    a page form's hidden key); the API's and the pages' one path. Raises the API error of a refusal or failure."""
     caller = principal(request)
     pg = request.config_dict[PG]
     row = await queries.suggestion_for_user(pg, suggestion_id=suggestion_id, user_id=caller.user_id)
@@ -198,18 +210,16 @@ async def apply_suggestion(request: web.Request, suggestion_id: int) -> web.Resp
         raise NotFound("suggestion not found")
     if row.role not in DECIDE_ROLES:
         raise Forbidden("only owners and managers can apply suggestions")
-    scope = idempotency_scope(request, default=f"suggestion:{row.id}")
+    scope = scoped_key(request, idempotency_key, default=f"suggestion:{row.id}")
     keys = proposal_keys(
         key_scope=scope, object_type=row.object_type, object_id=row.object_id, kind=row.kind, proposal=row.proposal
     )
     done = await action_queries.actions_by_keys(pg, keys=keys) if keys else []
-    retried = IDEMPOTENCY_HEADER in request.headers  # only a keyed retry replays; a second plain apply conflicts
+    retried = idempotency_key is not None  # only a keyed retry replays; a second plain apply conflicts
     if retried and keys and len(done) == len(keys) and row.status == "applied":
-        return json_response(
-            SuggestionAppliedOut(suggestion=_suggestion_out(row), actions=[action_out(a) for a in done])
-        )
+        return SuggestionAppliedOut(suggestion=_suggestion_out(row), actions=[action_out(a) for a in done])
     if row.status == "open":
-        await _decide(request, row.id, "accepted")
+        await decide(request, row.id, "accepted")
     elif row.status != "accepted":
         raise Conflict(
             f"cannot apply a suggestion that is {row.status}; only open or accepted suggestions can be applied",
@@ -225,7 +235,7 @@ async def apply_suggestion(request: web.Request, suggestion_id: int) -> web.Resp
     await record_suggestion_applied(request, suggestion_id=row.id, actions=actions)
     current = await queries.suggestion_for_user(pg, suggestion_id=row.id, user_id=caller.user_id)
     assert current is not None
-    return json_response(SuggestionAppliedOut(suggestion=_suggestion_out(current), actions=actions))
+    return SuggestionAppliedOut(suggestion=_suggestion_out(current), actions=actions)
 
 
 # ---- the older service's automation endpoints: dry runs over stored data --------------------------------------
