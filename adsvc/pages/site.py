@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResource
 
-from adsvc.pages import account, actions, suggestions
+from adsvc.pages import account, actions, rules, suggestions
 
 if TYPE_CHECKING:
     from aiohttp.web_urldispatcher import _InfoDict
 from adsvc.pages.middleware import page_csrf, page_errors, page_session
 
 API_ROOTS = frozenset({"api", "health", "ready", "metrics", "status", "static"})
-ROUTE_TABLES = (account.routes, suggestions.routes, actions.routes)
+ROUTE_TABLES = (account.routes, suggestions.routes, actions.routes, rules.routes)
 
 
 class PagesRule(AbstractRuleMatching):

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 from accounts.helpers import Caller, new_caller, settings, worker_env
 from aiohttp.test_utils import TestServer
+from multidict import MultiDict
 from automation.world import World, open_world
 from pages.helpers import csrf_of, page, sign_in
 
@@ -67,3 +69,56 @@ async def form_page(client: Any, path: str) -> tuple[str, str, str]:
     status, html = await page(client, path)
     assert status == 200, html
     return html, csrf_of(html), key_of(html)
+
+
+class _FormReader(HTMLParser):
+    """The fields a browser would send for the form posting to `action`: inputs (checked boxes only), selected
+    options (the first when none is), textareas; disabled fields left out."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.action, self.inside = action, False
+        self.fields: list[tuple[str, str]] = []
+        self._select: str | None = None
+        self._options: list[tuple[str, bool]] = []
+        self._textarea: str | None = None
+        self._text = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: (v or "") for k, v in attrs}
+        if tag == "form":
+            self.inside = a.get("action") == self.action
+        if not self.inside or "disabled" in a:
+            return
+        if tag == "input" and a.get("name"):
+            if a.get("type") in ("checkbox", "radio") and "checked" not in a:
+                return
+            self.fields.append((a["name"], a.get("value", "")))
+        elif tag == "select" and a.get("name"):
+            self._select, self._options = a["name"], []
+        elif tag == "option" and self._select is not None:
+            self._options.append((a.get("value", ""), "selected" in a))
+        elif tag == "textarea" and a.get("name"):
+            self._textarea, self._text = a["name"], ""
+
+    def handle_data(self, data: str) -> None:
+        if self._textarea is not None:
+            self._text += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select" and self._select is not None:
+            chosen = [v for v, selected in self._options if selected] or [v for v, _ in self._options[:1]]
+            self.fields.extend((self._select, v) for v in chosen)
+            self._select = None
+        elif tag == "textarea" and self._textarea is not None:
+            self.fields.append((self._textarea, self._text))
+            self._textarea = None
+
+
+def form_fields(html: str, action: str) -> MultiDict[str]:
+    reader = _FormReader(action)
+    reader.feed(html)
+    assert reader.fields, f"no form posting to {action}"
+    return MultiDict(reader.fields)
