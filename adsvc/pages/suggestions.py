@@ -188,8 +188,9 @@ async def confirm_apply(request: web.Request) -> web.Response:
     if row.role not in ACT_ROLES:
         problem = gettext(request, "Only owners and managers of the account can apply suggestions.")
     elif row.status not in ("open", "accepted"):
+        status = changes.suggestion_status_label(_, row.status)
         problem = gettext(request, "Only open or accepted suggestions can be applied; this one is %(status)s.",
-                          status=changes.suggestion_status_label(_, row.status))  # fmt: skip
+                          status=status)  # fmt: skip
     elif refused:
         problem = gettext(request, "This suggestion cannot be applied now.")
     return render(

@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 from accounts.helpers import Caller, new_caller, settings, worker_env
 from aiohttp.test_utils import TestServer
-from multidict import MultiDict
 from automation.world import World, open_world
+from multidict import MultiDict
 from pages.helpers import csrf_of, page, sign_in
 
 from adsvc.app import create_app
 from adsvc.sandbox import SandboxConfig, create_sandbox_app
 
-__all__ = ["graph_sandbox", "settings", "worker_env", "world", "stranger"]
+__all__ = ["graph_sandbox", "settings", "stranger", "worker_env", "world"]
 
 # the automation tests' sandbox: active poor and star campaigns with campaign daily budgets (seed 90)
 ACT_SANDBOX = SandboxConfig(seed=90, accounts=1, campaigns_per_account=6, adsets_per_campaign=1, ads_per_adset=2,
@@ -122,3 +122,9 @@ def form_fields(html: str, action: str) -> MultiDict[str]:
     reader.feed(html)
     assert reader.fields, f"no form posting to {action}"
     return MultiDict(reader.fields)
+
+
+async def audit_mark(db: Any) -> int:
+    """The audit log's last id: entries after it are this test's (the log is append-only and shared by the session,
+    and sandbox object ids are the same in every test)."""
+    return int(await db.fetchval("select coalesce(max(id), 0) from audit_log"))

@@ -95,7 +95,7 @@ async def test_a_rule_created_from_the_form_is_the_rule_the_api_would_store_once
 
 async def test_a_rule_from_a_preset_keeps_the_presets_nested_conditions(world):
     presets = await (await world.client.get("/api/v1/automation/rule-presets", headers=world.owner.headers)).json()
-    status, html = await page(world.client, "/rules/new")
+    _status, html = await page(world.client, "/rules/new")
     for preset in presets["data"]:
         assert f'href="/rules/new?preset={preset["key"]}"' in html and preset["name"] in unescape(html)
     raise_ = next(p for p in presets["data"] if p["key"] == "optimize-budgets-raise")
@@ -242,7 +242,7 @@ async def test_throttled_previews_backtests_and_runs_are_429_pages_with_retry_af
         response = await world.client.get(path, allow_redirects=False)
         assert response.status == 429 and response.content_type == "text/html", path
         assert 0 < int(response.headers["Retry-After"]) <= 40
-    html, csrf, key = await form_page(world.client, f"/rules/{rule['id']}/run")
+    _html, csrf, key = await form_page(world.client, f"/rules/{rule['id']}/run")
     response = await submit(world.client, f"/rules/{rule['id']}/run", csrf, idempotency_key=key)
     assert response.status == 429 and "Retry-After" in response.headers
     assert world.writes == writes

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from html import unescape
 
-from pages.acting import form_page, graph_sandbox, settings, stranger, submit, worker_env, world
+from pages.acting import audit_mark, form_page, graph_sandbox, settings, stranger, submit, worker_env, world
 from pages.helpers import page
 
 __all__ = ["graph_sandbox", "settings", "stranger", "worker_env", "world"]
@@ -97,6 +97,7 @@ async def test_apply_shows_the_exact_status_change_then_pauses_the_sandbox_campa
     pause = await world.suggestion("pause_underperformer")
     campaign_id = pause["object_id"]
     assert world.node(campaign_id).status == "ACTIVE"
+    mark = await audit_mark(world.db)
     html, csrf, key = await form_page(world.client, f"/suggestions/{pause['id']}/apply")
     text = unescape(html)
     assert "Status: " in text and re.search(r'class="before">Active</span>.*class="after">Paused</strong>', text)
@@ -115,10 +116,11 @@ async def test_apply_shows_the_exact_status_change_then_pauses_the_sandbox_campa
     assert await world.db.fetchval("select status from suggestions where id = $1", pause["id"]) == "applied"
     assert await world.db.fetchval("select status from campaigns where id = $1", campaign_id) == "PAUSED"
     audit = await world.db.fetch(
-        "select action, actor_id from audit_log where (target_type = 'suggestion' and target_id = $1) "
-        "or (target_id = $2 and action like 'action.%') order by id",
+        "select action, actor_id from audit_log where id > $3 and ((target_type = 'suggestion' and target_id = $1) "
+        "or (target_id = $2 and action like 'action.%')) order by id",
         str(pause["id"]),
         campaign_id,
+        mark,
     )
     assert [a["action"] for a in audit] == ["suggestion.accept", "action.apply", "suggestion.apply"]
     assert {a["actor_id"] for a in audit} == {world.owner.user.id}
