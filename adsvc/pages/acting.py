@@ -19,11 +19,19 @@ from adsvc.pages.changes import Translate
 from adsvc.pages.i18n import Formatter
 from adsvc.pages.render import page_locale, translations
 from adsvc.requests import principal
-from adsvc.routing import IDEMPOTENCY_KEY_PATTERN
+from adsvc.routing import IDEMPOTENCY_KEY_PATTERN, MAX_BIGINT
 
 KEY_FIELD = "idempotency_key"
 _KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 ACT_ROLES = frozenset({"owner", "manager"})
+
+
+def path_id(request: web.Request, name: str) -> int:
+    """A numeric id of the path; anything else (or past bigint) names nothing: a 404 page."""
+    raw = request.match_info[name]
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_BIGINT:
+        raise web.HTTPNotFound()
+    return int(raw)
 
 
 def new_form_key() -> str:

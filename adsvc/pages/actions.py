@@ -17,7 +17,16 @@ from adsvc.collection.records import account_number
 from adsvc.errors import NotFound, ValidationFailed
 from adsvc.keys import PG
 from adsvc.pages import changes
-from adsvc.pages.acting import ACT_ROLES, action_views, caller_accounts, form_key, formatter, new_form_key, translator
+from adsvc.pages.acting import (
+    ACT_ROLES,
+    action_views,
+    caller_accounts,
+    form_key,
+    formatter,
+    new_form_key,
+    path_id,
+    translator,
+)
 from adsvc.pages.forms import form_values, parse
 from adsvc.pages.render import gettext, render
 from adsvc.requests import principal
@@ -30,10 +39,7 @@ PAGE_SIZE = 50
 
 
 async def _action(request: web.Request) -> queries.MemberAction:
-    try:
-        action_id = int(request.match_info["action_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    action_id = path_id(request, "action_id")
     found = await queries.action_for_user(request.config_dict[PG], action_id=action_id,
                                           user_id=principal(request).user_id)  # fmt: skip
     if found is None:

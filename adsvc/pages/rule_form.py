@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from adsvc.automation.schemas import RuleSpec
 from adsvc.pages.changes import Translate, major_to_minor, minor_to_major
@@ -208,9 +210,13 @@ _ACTION_FIELDS = ("percent", "amount", "min_budget", "max_budget", "message")
 _SCHEDULE_FIELDS = {"every_minutes": "schedule_every_minutes", "at": "schedule_at", "weekdays": "schedule_weekdays"}
 
 
+_CONDITION_PARTS = ("metric", "window", "operator", "value")
+
+
 def form_field(loc: str, converted: Converted) -> str:
-    """The form field an API error location (`conditions.all.0.value`, `action.change_budget.percent`) names."""
-    parts = [part for part in loc.split(".") if part not in ("body", "form")]
+    """The form field an API error location (`conditions.all.0.RuleCondition.value`, `action.change_budget.percent`)
+    names."""
+    parts = [part for part in loc.split(".") if part not in ("body", "form", "RuleCondition")]
     head = parts[0] if parts else ""
     rest = parts[1:]
     if head == "scope":
@@ -219,8 +225,7 @@ def form_field(loc: str, converted: Converted) -> str:
         if converted.json_conditions:
             return "conditions_json"
         if len(rest) >= 3 and rest[1].isdigit() and int(rest[1]) < len(converted.rows):
-            row = converted.rows[int(rest[1])]
-            return f"cond_{row}_{rest[2] if rest[2] in ('metric', 'window', 'operator', 'value') else 'metric'}"
+            return f"cond_{converted.rows[int(rest[1])]}_{rest[2] if rest[2] in _CONDITION_PARTS else 'metric'}"
         return "conditions"
     if head == "action":
         named = [part for part in rest if part not in ACTION_TYPES]
@@ -233,12 +238,96 @@ def form_field(loc: str, converted: Converted) -> str:
     return "form"
 
 
-def form_errors(errors: Mapping[str, str], converted: Converted) -> dict[str, str]:
-    """API errors keyed by the form's fields (the first message of each), after the form's own."""
-    found = dict(converted.errors)
-    for loc, message in errors.items():
-        found.setdefault(form_field(loc, converted), message)
-    return found
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def validate(
+    model: type[ModelT], converted: Converted, *, _: Translate, fmt: Formatter, currency: str
+) -> tuple[ModelT | None, dict[str, str]]:
+    """The form's body validated by the API's own model: the model, or None and one message per form field, in
+    the reader's language."""
+    errors = dict(converted.errors)
+    try:
+        found = model.model_validate(converted.body)
+    except ValidationError as exc:
+        for error in exc.errors():
+            loc = ".".join(str(part) for part in error["loc"])
+            if not converted.json_conditions and "function-after[" in loc:
+                continue  # a row is a condition: the other member of the union (a nested group) says nothing useful
+            field = form_field(loc, converted)
+            errors.setdefault(field, error_text(_, fmt, error, field=field, currency=currency))
+        return None, errors
+    return (None, errors) if errors else (found, errors)
+
+
+def api_errors(
+    details: Sequence[Mapping[str, Any]], converted: Converted, *, _: Translate, fmt: Formatter, currency: str
+) -> dict[str, str]:
+    """An API ValidationFailed's details (the merged rule of an edit) as form field messages."""
+    errors = dict(converted.errors)
+    for detail in details:
+        loc = ".".join(str(part) for part in detail.get("loc", []))
+        field = form_field(loc, converted)
+        errors.setdefault(field, error_text(_, fmt, detail, field=field, currency=currency))
+    return errors or {"form": _("The rule is not valid.")}
+
+
+_MONEY_ERRORS = ("action_amount", "action_min_budget", "action_max_budget")
+
+
+def _bound(fmt: Formatter, value: Any, *, field: str, currency: str) -> str:
+    if field in _MONEY_ERRORS:
+        return fmt.money(minor_to_major(int(value), currency), currency)
+    return fmt.number(Decimal(str(value)), 0 if float(value).is_integer() else 2)
+
+
+def error_text(_: Translate, fmt: Formatter, error: Mapping[str, Any], *, field: str, currency: str) -> str:
+    """A pydantic error of the API's models (or the API's own detail) as a sentence in the reader's language."""
+    kind, ctx, message = str(error.get("type", "")), error.get("ctx") or {}, str(error.get("msg", ""))
+    bounds = {"greater_than_equal": ("ge", _("Must be at least %(n)s.")),
+              "less_than_equal": ("le", _("Must be at most %(n)s.")),
+              "greater_than": ("gt", _("Must be more than %(n)s.")),
+              "less_than": ("lt", _("Must be less than %(n)s."))}  # fmt: skip
+    if kind in bounds and bounds[kind][0] in ctx:
+        key, text = bounds[kind]
+        return text % {"n": _bound(fmt, ctx[key], field=field, currency=currency)}
+    if kind in ("float_parsing", "float_type", "decimal_parsing", "finite_number"):
+        return _("Enter a number.")
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return _("Enter a whole number.")
+    if kind == "string_too_short":
+        return _("Enter a value.")
+    if kind == "too_short":
+        return _("Enter at least one.")
+    if kind in ("string_too_long", "too_long"):
+        return _("This is too long.")
+    if kind in ("literal_error", "union_tag_invalid", "union_tag_not_found", "enum"):
+        return _("Choose one of the options.")
+    if kind == "missing":
+        return _("This field is required.")
+    if kind == "string_pattern_mismatch":
+        patterns = {
+            "schedule_at": _("Use HH:MM, for example 08:30."),
+            "object_ids": _("Ids are digits only."),
+            "campaign_ids": _("Ids are digits only."),
+            "statuses": _("Statuses are words in capitals, such as ACTIVE or PAUSED."),
+            "account_id": _("Choose one of the accounts you manage."),
+        }
+        return patterns.get(field, _("This value is not in the expected form."))
+    rules = {
+        "can only notify": _("An account-level rule can only notify: an ad account cannot be paused or budgeted."),
+        "ads have no budget": _("Ads have no budget: change budgets at campaign or ad set level."),
+        "exactly one of 'percent' or 'amount'": _("Give either a percent or a new daily budget, not both."),
+        "a percent of 0": _("A change of zero percent changes nothing."),
+        "min_budget is above max_budget": _("The lowest daily budget is above the highest."),
+        "exactly one of 'all' or 'any'": _("A condition group takes exactly one of all or any."),
+        "nest at most": _("Conditions nest at most four groups deep."),
+        "a rule has at most": _("A rule has at most twenty conditions."),
+    }
+    for clue, text in rules.items():
+        if clue in message:
+            return text
+    return message.removeprefix("Value error, ")
 
 
 # ---- a rule worded for people ------------------------------------------------------------------------------------

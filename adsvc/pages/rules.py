@@ -21,7 +21,7 @@ from adsvc.collection.records import account_number
 from adsvc.errors import Forbidden, NotFound, ValidationFailed
 from adsvc.keys import PG
 from adsvc.pages import changes, rule_form
-from adsvc.pages.acting import ACT_ROLES, caller_accounts, form_key, formatter, new_form_key, translator
+from adsvc.pages.acting import ACT_ROLES, caller_accounts, form_key, formatter, new_form_key, path_id, translator
 from adsvc.pages.forms import field_errors, form_values, parse
 from adsvc.pages.middleware import local_target
 from adsvc.pages.render import freshness, gettext, render
@@ -33,10 +33,7 @@ RUNS_SHOWN = 10
 
 
 async def _rule(request: web.Request) -> tuple[queries.MemberRule, Account]:
-    try:
-        rule_id = int(request.match_info["rule_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    rule_id = path_id(request, "rule_id")
     pg = request.config_dict[PG]
     found = await queries.rule_for_user(pg, rule_id=rule_id, user_id=principal(request).user_id)
     account = None if found is None else await account_for_user(pg, account_id=found.rule.account_id,
@@ -123,9 +120,9 @@ async def create_rule(request: web.Request) -> web.Response:
     account = next((a for a in accounts if values.get("account_id") and a.id == account_number(
         values["account_id"])), None)  # fmt: skip
     _ = translator(request)
-    converted = rule_form.form_to_body(values, weekdays, currency=account.currency if account else "USD", _=_)
-    body, problems = parse(RuleIn, converted.body)
-    errors = rule_form.form_errors(problems, converted)
+    currency = account.currency if account else "USD"
+    converted = rule_form.form_to_body(values, weekdays, currency=currency, _=_)
+    body, errors = rule_form.validate(RuleIn, converted, _=_, fmt=formatter(request), currency=currency)
     if account is None:
         errors["account_id"] = gettext(request, "Choose one of the accounts you manage.")
     if body is None or errors:
@@ -136,7 +133,8 @@ async def create_rule(request: web.Request) -> web.Response:
         rule, _replayed = await api.create(request, body, idempotency_key=form_key(values))
     except ValidationFailed as exc:
         return render(request, "pages/rules/form.html", _form_context(
-            request, _values_with_days(values, weekdays), rule_form.form_errors(field_errors(exc), converted),
+            request, _values_with_days(values, weekdays), rule_form.api_errors(
+                exc.details or [], converted, _=_, fmt=formatter(request), currency=currency),
             accounts=accounts, presets=presets(), preset=None, rule=None), status=422)  # fmt: skip
     raise web.HTTPSeeOther(f"/rules/{rule.id}?done=created")
 
@@ -187,8 +185,7 @@ async def update_rule(request: web.Request) -> web.Response:
     found, account = await _rule(request)
     _ = translator(request)
     converted = rule_form.form_to_body({**values, "account_id": ""}, weekdays, currency=account.currency, _=_)
-    body, problems = parse(RulePatch, converted.body)
-    errors = rule_form.form_errors(problems, converted)
+    body, errors = rule_form.validate(RulePatch, converted, _=_, fmt=formatter(request), currency=account.currency)
     if not converted.body.get("name"):
         errors["name"] = gettext(request, "Enter a name.")
 
@@ -202,7 +199,8 @@ async def update_rule(request: web.Request) -> web.Response:
     try:
         await api.update(request, found.rule.id, body)
     except ValidationFailed as exc:
-        return again(rule_form.form_errors(field_errors(exc), converted))
+        return again(rule_form.api_errors(exc.details or [], converted, _=_, fmt=formatter(request),
+                                          currency=account.currency))  # fmt: skip
     raise web.HTTPSeeOther(f"/rules/{found.rule.id}?done=updated")
 
 

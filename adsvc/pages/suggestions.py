@@ -16,7 +16,16 @@ from adsvc.collection.records import account_number
 from adsvc.errors import Conflict, NotFound, ValidationFailed
 from adsvc.keys import PG
 from adsvc.pages import changes
-from adsvc.pages.acting import ACT_ROLES, action_views, caller_accounts, form_key, formatter, new_form_key, translator
+from adsvc.pages.acting import (
+    ACT_ROLES,
+    action_views,
+    caller_accounts,
+    form_key,
+    formatter,
+    new_form_key,
+    path_id,
+    translator,
+)
 from adsvc.pages.forms import form_values, parse
 from adsvc.pages.i18n import Formatter
 from adsvc.pages.middleware import local_target
@@ -61,10 +70,7 @@ def _view(request: web.Request, row: queries.SuggestionRow, fmt: Formatter) -> S
 
 
 async def _suggestion(request: web.Request) -> queries.SuggestionRow:
-    try:
-        suggestion_id = int(request.match_info["suggestion_id"])
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    suggestion_id = path_id(request, "suggestion_id")
     row = await queries.suggestion_for_user(request.config_dict[PG], suggestion_id=suggestion_id,
                                             user_id=principal(request).user_id)  # fmt: skip
     if row is None:

@@ -299,3 +299,33 @@ async def test_a_viewer_sees_rules_but_cannot_change_or_run_them(world, settings
         response = await submit(client, f"/rules/{rule['id']}/{verb}", csrf, idempotency_key="v")
         assert response.status == 403, verb
     assert await world.db.fetchval("select enabled from automation_rules where id = $1", rule["id"]) is True
+
+
+async def test_the_forms_errors_are_in_the_readers_language_with_budgets_in_the_account_currency(world):
+    from decimal import Decimal
+
+    from adsvc.pages.i18n import Formatter
+
+    response = await world.client.post("/account/language", data={"_csrf": world.csrf, "locale": "pt_BR"},
+                                       allow_redirects=False)  # fmt: skip
+    assert response.status == 303
+    currency = await world.db.fetchval("select currency from ad_accounts where id = $1", world.account_id)
+    fields = await new_form(world)
+    fields.update({"name": "Orçamento", "action_type": "change_budget", "action_amount": "0,50",
+                   "schedule_every_minutes": "5", "cond_0_value": "muito"})  # fmt: skip
+    response = await post_form(world.client, "/rules/new", fields)
+    assert response.status == 422
+    text = unescape(await response.text())
+    # 100 minor units is the API's floor for a budget: shown as money, as the form takes it
+    floor = Formatter("pt_BR").money(Decimal("1.00"), currency)
+    assert re.search(r'id="action_amount-error">Deve ser pelo menos ' + re.escape(floor) + r"\.<", text), floor
+    assert 'id="schedule_every_minutes-error">Deve ser pelo menos 15.<' in text
+    assert 'id="cond_0_value-error">Digite um número.<' in text
+    assert "Criar a regra" in text and "Condições" in text
+
+
+async def test_ids_that_name_nothing_are_404_pages(world):
+    for path in ("/rules/0", "/rules/abc", "/rules/99999999999999999999/edit", "/suggestions/99999999999999999999",
+                 "/actions/x1/revert"):  # fmt: skip
+        status, html = await page(world.client, path)
+        assert status == 404 and "Page not found" in html, path
