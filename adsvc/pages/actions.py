@@ -64,6 +64,7 @@ async def history(request: web.Request) -> web.Response:
         limit=query.limit + 1,
     )
     page, next_before_id = keyset_page(rows, query.limit)
+    accounts = await caller_accounts(request)
     filters = {"account_id": query.account_id or "", "status": query.status or "", "object_id": query.object_id or ""}
     given = {k: v for k, v in filters.items() if v}
     _ = translator(request)
@@ -72,7 +73,8 @@ async def history(request: web.Request) -> web.Response:
         "pages/actions/list.html",
         {
             "actions": await action_views(request, page),
-            "accounts": await caller_accounts(request),
+            "accounts": accounts,
+            "zones": {a.id: a.timezone_name for a in accounts},
             "filters": filters,
             "statuses": [(s, changes.action_status_label(_, s)) for s in STATUSES],
             "next_url": None if next_before_id is None else "/actions?" + urlencode({**given,
@@ -119,6 +121,7 @@ async def detail(request: web.Request) -> web.Response:
             "view": view,
             "reverts": await action_views(request, reverts),
             "why_not": (await revert_plan(request, found))[1],
+            "zones": {a.id: a.timezone_name for a in await caller_accounts(request)},
             "done": request.query.get("done", ""),
         },
     )

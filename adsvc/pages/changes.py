@@ -147,12 +147,13 @@ def proposal_text(_: Translate, fmt: Formatter, proposal: Mapping[str, Any], cur
     if action == "activate":
         return _("Activate it")
     if action == "set_daily_budget":
-        return _("Daily budget %(before)s -> %(after)s") % {
+        return _("Daily budget %(before)s → %(after)s") % {
             "before": fmt.money(minor_to_major(proposal.get("from"), currency), currency),
             "after": fmt.money(minor_to_major(proposal.get("to"), currency), currency),
         }
     if action == "reallocate_daily_budgets":
-        return _("Move %(amount)s a day from %(sources)s campaigns to %(destinations)s") % {
+        text = _("Move %(amount)s a day from the underperformers (%(sources)s) to the excellent (%(destinations)s)")
+        return text % {
             "amount": fmt.money(minor_to_major(proposal.get("total"), currency), currency),
             "sources": fmt.number(len(proposal.get("sources", []))),
             "destinations": fmt.number(len(proposal.get("destinations", []))),
@@ -182,7 +183,8 @@ def evidence_rows(_: Translate, fmt: Formatter, evidence: Mapping[str, Any], cur
         return fmt.number(_number(v))
 
     def ratio(v: Any) -> str:
-        return fmt.number(_number(v), 2)
+        n = _number(v)
+        return fmt.number(n, 0 if n is not None and n == n.to_integral_value() else 2)
 
     def percent(v: Any) -> str:
         return fmt.percent(_number(v))

@@ -38,6 +38,12 @@ NEW_RULE: dict[str, Any] = {
 }
 
 
+def _blank() -> dict[str, Any]:
+    values: dict[str, Any] = {key: "" for key in spec_to_form({}, currency="USD")}
+    values["schedule_weekdays"] = []
+    return values
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
@@ -425,3 +431,7 @@ def weekday_names(_: Translate) -> list[tuple[str, str]]:
 def stored_spec(spec: RuleSpec) -> dict[str, Any]:
     """A validated spec as the API stores and returns it (the combinator not used left out)."""
     return spec.model_dump(mode="json", exclude_none=True)
+
+
+# every field of the form, empty: a form posted with fields missing is shown again with them blank
+BLANK_FORM = _blank()

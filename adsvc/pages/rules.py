@@ -83,7 +83,7 @@ async def list_rules(request: web.Request) -> web.Response:
 def _form_context(request: web.Request, values: dict[str, Any], errors: dict[str, str], **extra: Any) -> dict[str, Any]:
     _ = translator(request)
     return {
-        "values": values,
+        "values": {**rule_form.BLANK_FORM, **values},
         "errors": errors,
         "rows": rule_form.rows_needed(values),
         "metrics": [(m, rule_form.metric_label(_, m)) for m in rule_form.METRICS],

@@ -122,6 +122,7 @@ async def inbox(request: web.Request) -> web.Response:
             "first_page": query.before_id is None,
             "first_url": "/suggestions?" + urlencode(given),
             "fresh": freshness([(a.last_insights_sync_at, a.timezone_name) for a in shown]),
+            "zones": {a.id: a.timezone_name for a in accounts},
             "done": request.query.get("done", ""),
             "back": request.path_qs,
         },
@@ -139,6 +140,7 @@ async def detail(request: web.Request) -> web.Response:
         {
             "item": _view(request, row, formatter(request)),
             "actions": await action_views(request, actions),
+            "zones": {a.id: a.timezone_name for a in await caller_accounts(request)},
             "done": request.query.get("done", ""),
         },
     )

@@ -329,3 +329,11 @@ async def test_ids_that_name_nothing_are_404_pages(world):
                  "/actions/x1/revert"):  # fmt: skip
         status, html = await page(world.client, path)
         assert status == 404 and "Page not found" in html, path
+
+
+async def test_a_rule_form_posted_with_fields_missing_is_shown_again_with_errors(world):
+    response = await post_form(world.client, "/rules/new", MultiDict({"_csrf": world.csrf, "name": "Half a form",
+                                                                      "cond_0_metric": "ctr"}))  # fmt: skip
+    assert response.status == 422, await response.text()
+    html = await response.text()
+    assert 'id="action_type-error"' in html and 'id="cond_0_value-error"' in html and 'value="Half a form"' in html
