@@ -1,6 +1,6 @@
 """The actions history: every change made at Meta on the caller's accounts (filters, keyset pages), one action with
 what it changed, and revert after a confirmation page showing the change back; the revert goes through the JSON
-API's own function (adsvc.automation.views.revert), audited and idempotent the same way."""
+API's own function (adsvc.automation.operations.revert), audited and idempotent the same way."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from adsvc.automation import queries
-from adsvc.automation import views as api
+from adsvc.automation import operations, queries
 from adsvc.automation.executor import plan_each
 from adsvc.automation.planner import Plan, Refusal, revert_step
 from adsvc.automation.schemas import ActionListQuery
+from adsvc.automation.views import action_context
 from adsvc.collection.records import account_number
 from adsvc.errors import NotFound, ValidationFailed
 from adsvc.keys import PG
@@ -147,5 +147,6 @@ async def confirm_revert(request: web.Request) -> web.Response:
 async def revert(request: web.Request) -> web.Response:
     values = await form_values(request)
     found = await _action(request)
-    reverted_by = await api.revert(request, found.action.id, idempotency_key=form_key(values))
+    reverted_by = await operations.revert(action_context(request), user_id=principal(request).user_id,
+                                          action_id=found.action.id, idempotency_key=form_key(values))  # fmt: skip
     raise web.HTTPSeeOther(f"/actions/{reverted_by.id}?done=reverted")

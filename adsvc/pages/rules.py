@@ -1,7 +1,7 @@
 """The rules pages: the list with enable/disable, create from a preset or a form, a rule's page with its runs, edit,
 preview as a table, backtest as a chart and a table, and run now after a confirmation page. Forms validate with the
 API's own models (RuleIn, RulePatch, BacktestIn) and every change or run goes through the JSON API's own functions
-(adsvc.automation.views: create, update, preview, backtest_of, run_now): the same audit, idempotency keys and
+(adsvc.automation.operations: create, update, preview, backtest_of, run_now): the same audit, idempotency keys and
 throttles (a 429 page with Retry-After)."""
 
 from __future__ import annotations
@@ -11,21 +11,22 @@ from typing import Any
 from aiohttp import web
 
 from adsvc.accounts.queries import Account, account_for_user
-from adsvc.automation import queries
-from adsvc.automation import views as api
+from adsvc.automation import operations, queries
 from adsvc.automation.planner import Refusal
 from adsvc.automation.rules import presets
 from adsvc.automation.runner import RunResult
 from adsvc.automation.schemas import BacktestIn, RuleIn, RulePatch, RuleRunOut
+from adsvc.automation.views import action_context
 from adsvc.collection.records import account_number
 from adsvc.errors import Forbidden, NotFound, ValidationFailed
-from adsvc.keys import PG
+from adsvc.keys import PG, REPLAYS, SETTINGS
 from adsvc.pages import changes, rule_form
 from adsvc.pages.acting import ACT_ROLES, caller_accounts, form_key, formatter, new_form_key, path_id, translator
 from adsvc.pages.forms import field_errors, form_values, parse
 from adsvc.pages.middleware import local_target
 from adsvc.pages.render import freshness, gettext, render
-from adsvc.requests import principal
+from adsvc.ratelimit import limit_calls
+from adsvc.requests import audit_origin, principal
 
 routes = web.RouteTableDef()
 
@@ -130,7 +131,9 @@ async def create_rule(request: web.Request) -> web.Response:
             request, _values_with_days(values, weekdays), errors, accounts=accounts, presets=presets(), preset=None,
             rule=None), status=422)  # fmt: skip
     try:
-        rule, _replayed = await api.create(request, body, idempotency_key=form_key(values))
+        rule, _replayed = await operations.create(request.config_dict[PG], audit_origin(request),
+                                                  user_id=principal(request).user_id, body=body,
+                                                  idempotency_key=form_key(values))  # fmt: skip
     except ValidationFailed as exc:
         return render(request, "pages/rules/form.html", _form_context(
             request, _values_with_days(values, weekdays), rule_form.api_errors(
@@ -148,7 +151,7 @@ async def rule_detail(request: web.Request) -> web.Response:
     shown = next((run for run in runs if str(run.id) == ran), None)
     results = None
     if shown is not None:
-        out = api.run_out(RunResult(shown, replayed=False))
+        out = operations.run_out(RunResult(shown, replayed=False))
         results = _decisions(request, out.results, account.currency)
     return render(
         request,
@@ -197,7 +200,8 @@ async def update_rule(request: web.Request) -> web.Response:
     if body is None or errors:
         return again(errors)
     try:
-        await api.update(request, found.rule.id, body)
+        await operations.update(request.config_dict[PG], audit_origin(request), user_id=principal(request).user_id,
+                                rule_id=found.rule.id, body=body)  # fmt: skip
     except ValidationFailed as exc:
         return again(rule_form.api_errors(exc.details or [], converted, _=_, fmt=formatter(request),
                                           currency=account.currency))  # fmt: skip
@@ -209,7 +213,8 @@ async def _toggle(request: web.Request, enabled: bool) -> web.Response:
     found, _account = await _rule(request)
     # a second submit of the same toggle finds the rule already so: nothing to change, nothing to audit
     if found.rule.enabled != enabled:
-        await api.update(request, found.rule.id, RulePatch(enabled=enabled))
+        await operations.update(request.config_dict[PG], audit_origin(request), user_id=principal(request).user_id,
+                                rule_id=found.rule.id, body=RulePatch(enabled=enabled))  # fmt: skip
     target = local_target(values.get("next"), default=f"/rules/{found.rule.id}")
     raise web.HTTPSeeOther(target + ("&" if "?" in target else "?") + "done=" + ("enabled" if enabled else "disabled"))
 
@@ -255,7 +260,8 @@ def _decisions(request: web.Request, decisions: list[Any], currency: str) -> lis
 @routes.get("/rules/{rule_id}/preview", name="page-rules-preview")
 async def preview_rule(request: web.Request) -> web.Response:
     found, account = await _rule(request)
-    preview = await api.preview(request, found.rule.id)
+    await limit_calls(request, "throttle_previews", account_id=found.rule.account_id)
+    preview = await operations.preview(request.config_dict[PG], found.rule)
     return render(
         request,
         "pages/rules/preview.html",
@@ -280,7 +286,10 @@ async def backtest_rule(request: web.Request) -> web.Response:
         body, errors = parse(BacktestIn, wanted)
         if body is not None:
             try:
-                result = await api.backtest_of(request, found.rule.id, body)
+                await limit_calls(request, "throttle_backtests", account_id=found.rule.account_id)
+                result = await operations.backtest_of(request.config_dict[PG], found.rule, body,
+                                                      replays=request.config_dict[REPLAYS],
+                                                      settings=request.config_dict[SETTINGS])  # fmt: skip
             except ValidationFailed as exc:
                 errors = field_errors(exc)
     fmt = formatter(request)
@@ -331,5 +340,9 @@ async def confirm_run(request: web.Request) -> web.Response:
 async def run_rule(request: web.Request) -> web.Response:
     values = await form_values(request)
     found, _account = await _rule(request)
-    run: RuleRunOut = await api.run_now(request, found.rule.id, idempotency_key=form_key(values))
+    rule = (await operations.member_rule(request.config_dict[PG], user_id=principal(request).user_id,
+                                         rule_id=found.rule.id, act=True)).rule  # fmt: skip
+    await limit_calls(request, "throttle_rule_runs", account_id=rule.account_id)
+    run: RuleRunOut = await operations.run_now(action_context(request), rule, user_id=principal(request).user_id,
+                                               idempotency_key=form_key(values))  # fmt: skip
     raise web.HTTPSeeOther(f"/rules/{found.rule.id}?ran={run.id}#run-{run.id}")

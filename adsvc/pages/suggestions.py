@@ -1,6 +1,6 @@
 """The suggestions inbox: the suggestions of the caller's accounts with what each proposes and why, accept and
 dismiss, and apply after a confirmation page that shows the exact change; every change through the JSON API's own
-functions (adsvc.suggestions.views.decide / apply), so it is audited and idempotent the same way."""
+functions (adsvc.suggestions.decisions: decide, apply), so it is audited and idempotent the same way."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from aiohttp import web
 from adsvc.automation import queries as action_queries
 from adsvc.automation.executor import plan_each
 from adsvc.automation.planner import Plan, Refusal, Step, steps_from_proposal
+from adsvc.automation.views import action_context
 from adsvc.collection.records import account_number
 from adsvc.errors import Conflict, NotFound, ValidationFailed
 from adsvc.keys import PG
@@ -30,10 +31,9 @@ from adsvc.pages.forms import form_values, parse
 from adsvc.pages.i18n import Formatter
 from adsvc.pages.middleware import local_target
 from adsvc.pages.render import freshness, gettext, render
-from adsvc.requests import principal
+from adsvc.requests import audit_origin, principal
 from adsvc.routing import keyset_page
-from adsvc.suggestions import queries
-from adsvc.suggestions import views as api
+from adsvc.suggestions import decisions, queries
 from adsvc.suggestions.engine import KINDS
 from adsvc.suggestions.schemas import SuggestionListQuery
 
@@ -150,7 +150,8 @@ async def _decide(request: web.Request, status: str) -> web.Response:
     values = await form_values(request)
     row = await _suggestion(request)
     try:
-        await api.decide(request, row.id, status)
+        await decisions.decide(request.config_dict[PG], audit_origin(request), user_id=principal(request).user_id,
+                               suggestion_id=row.id, status=status)  # fmt: skip
     except Conflict as exc:
         # a second submit of the same form: the suggestion is already where the first one put it
         if not (isinstance(exc.details, dict) and exc.details.get("status") == status):
@@ -212,5 +213,6 @@ async def confirm_apply(request: web.Request) -> web.Response:
 async def apply(request: web.Request) -> web.Response:
     values = await form_values(request)
     row = await _suggestion(request)
-    await api.apply(request, row.id, idempotency_key=form_key(values))
+    await decisions.apply(action_context(request), user_id=principal(request).user_id, suggestion_id=row.id,
+                          idempotency_key=form_key(values))  # fmt: skip
     raise web.HTTPSeeOther(f"/suggestions/{row.id}?done=applied")
