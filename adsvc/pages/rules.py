@@ -44,6 +44,11 @@ async def _rule(request: web.Request) -> tuple[queries.MemberRule, Account]:
     return found, account
 
 
+def _may_change(request: web.Request, found: queries.MemberRule) -> None:
+    if found.role not in ACT_ROLES:
+        raise Forbidden(gettext(request, "Only owners and managers of the account can change rules."))
+
+
 def _summary(request: web.Request, rule: queries.RuleRow, currency: str) -> dict[str, str]:
     _ = translator(request)
     fmt = formatter(request)
@@ -172,8 +177,7 @@ async def rule_detail(request: web.Request) -> web.Response:
 @routes.get("/rules/{rule_id}/edit", name="page-rules-edit")
 async def edit_rule(request: web.Request) -> web.Response:
     found, account = await _rule(request)
-    if found.role not in ACT_ROLES:
-        raise Forbidden(gettext(request, "Only owners and managers of the account can change rules."))
+    _may_change(request, found)
     rule = found.rule
     values = rule_form.spec_to_form(rule.spec, currency=account.currency, name=rule.name, enabled=rule.enabled,
                                     account_id=rule.account_id)  # fmt: skip
@@ -186,6 +190,7 @@ async def update_rule(request: web.Request) -> web.Response:
     values = await form_values(request)
     weekdays = [str(day) for day in (await request.post()).getall("schedule_weekdays", [])]
     found, account = await _rule(request)
+    _may_change(request, found)
     _ = translator(request)
     converted = rule_form.form_to_body({**values, "account_id": ""}, weekdays, currency=account.currency, _=_)
     body, errors = rule_form.validate(RulePatch, converted, _=_, fmt=formatter(request), currency=account.currency)
@@ -211,6 +216,7 @@ async def update_rule(request: web.Request) -> web.Response:
 async def _toggle(request: web.Request, enabled: bool) -> web.Response:
     values = await form_values(request)
     found, _account = await _rule(request)
+    _may_change(request, found)
     # a second submit of the same toggle finds the rule already so: nothing to change, nothing to audit
     if found.rule.enabled != enabled:
         await operations.update(request.config_dict[PG], audit_origin(request), user_id=principal(request).user_id,

@@ -295,9 +295,11 @@ async def test_a_viewer_sees_rules_but_cannot_change_or_run_them(world, settings
     assert status == 200 and "Run now" not in html and "/edit" not in html
     status, html = await page(client, f"/rules/{rule['id']}/preview")
     assert status == 200
-    for verb in ("disable", "run"):
-        response = await submit(client, f"/rules/{rule['id']}/{verb}", csrf, idempotency_key="v")
+    for verb in ("disable", "enable", "run", "edit"):  # enabling an enabled rule is refused too, not a no-op
+        response = await submit(client, f"/rules/{rule['id']}/{verb}", csrf, idempotency_key="v", name="Mine")
         assert response.status == 403, verb
+    status, _html = await page(client, f"/rules/{rule['id']}/edit")
+    assert status == 403
     assert await world.db.fetchval("select enabled from automation_rules where id = $1", rule["id"]) is True
 
 

@@ -188,3 +188,26 @@ async def test_the_inbox_in_portuguese(world):
     after = raise_["proposal"]["to"] / 100
     # R$ 1.234,56: the Brazilian grouping and decimal separators
     assert f"{after:,.2f}".replace(",", "X").replace(".", ",").replace("X", ".") in text
+
+
+async def test_a_viewer_sees_the_inbox_without_buttons_and_cannot_decide_or_apply(world, settings, aiohttp_client):
+    from automation.world import add_member
+    from pages.helpers import sign_in
+
+    from adsvc.app import create_app
+
+    pause = await world.suggestion("pause_underperformer")
+    viewer = await add_member(world, settings, "viewer")
+    client = await aiohttp_client(create_app(settings))
+    csrf = await sign_in(client, viewer.user.email)
+    status, html = await page(client, "/suggestions")
+    assert status == 200 and pause["id"] in _ids_on(html)
+    assert "/accept" not in html and "/apply" not in html
+    status, html = await page(client, f"/suggestions/{pause['id']}/apply")
+    assert status == 200 and "Only owners and managers" in html and "Apply at Meta" not in html
+    writes = world.writes
+    for verb in ("accept", "dismiss", "apply"):
+        response = await submit(client, f"/suggestions/{pause['id']}/{verb}", csrf, idempotency_key="v-1")
+        assert response.status == 403, verb
+    assert await world.db.fetchval("select status from suggestions where id = $1", pause["id"]) == "open"
+    assert world.writes == writes
