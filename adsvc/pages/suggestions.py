@@ -108,6 +108,8 @@ async def inbox(request: web.Request) -> web.Response:
     filters = {"account_id": query.account_id or "", "status": query.status or "all", "kind": query.kind or ""}
     given = {k: v for k, v in filters.items() if v}
     next_url = None if next_before_id is None else "/suggestions?" + urlencode({**given, "before_id": next_before_id})
+    # where accept and dismiss come back to: this page, without the notice of the last decision
+    kept = urlencode([(k, v) for k, v in request.query.items() if k != "done"])
     _ = translator(request)
     return render(
         request,
@@ -124,7 +126,7 @@ async def inbox(request: web.Request) -> web.Response:
             "fresh": freshness([(a.last_insights_sync_at, a.timezone_name) for a in shown]),
             "zones": {a.id: a.timezone_name for a in accounts},
             "done": request.query.get("done", ""),
-            "back": request.path_qs,
+            "back": request.path + ("?" + kept if kept else ""),
         },
     )
 

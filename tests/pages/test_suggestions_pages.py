@@ -211,3 +211,17 @@ async def test_a_viewer_sees_the_inbox_without_buttons_and_cannot_decide_or_appl
         assert response.status == 403, verb
     assert await world.db.fetchval("select status from suggestions where id = $1", pause["id"]) == "open"
     assert world.writes == writes
+
+
+async def test_the_inboxs_own_accept_form_comes_back_to_the_same_filtered_page(world):
+    from pages.acting import form_fields
+
+    pause = await world.suggestion("pause_underperformer")
+    status, html = await page(world.client, "/suggestions?kind=pause_underperformer&done=dismissed")
+    assert status == 200
+    fields = form_fields(html, f"/suggestions/{pause['id']}/accept")
+    response = await world.client.post(f"/suggestions/{pause['id']}/accept", data=fields, allow_redirects=False)
+    assert response.status == 303
+    assert response.headers["Location"] == "/suggestions?kind=pause_underperformer&done=accepted"
+    status, html = await page(world.client, response.headers["Location"])
+    assert "The suggestion was accepted." in html and pause["id"] not in _ids_on(html)  # no longer open
