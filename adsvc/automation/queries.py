@@ -105,6 +105,32 @@ async def lock_object(conn: asyncpg.Connection, *, object_id: str) -> None:
     await conn.execute("select pg_advisory_xact_lock(hashtextextended('action:' || $1, 0))", object_id)
 
 
+async def object_names(db: Executor, *, objects: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The stored names of (object_type, object_id) pairs; an object never synced has none."""
+    rows = await db.fetch(
+        """
+        select o.object_type, o.object_id, coalesce(c.name, s.name, d.name) as name
+        from unnest($1::text[], $2::text[]) as o(object_type, object_id)
+        left join campaigns c on o.object_type = 'campaign' and c.id = o.object_id
+        left join adsets s on o.object_type = 'adset' and s.id = o.object_id
+        left join ads d on o.object_type = 'ad' and d.id = o.object_id
+        """,
+        [t for t, _ in objects],
+        [i for _, i in objects],
+    )
+    return {(row["object_type"], row["object_id"]): row["name"] for row in rows if row["name"] is not None}
+
+
+async def actions_for_source(db: Executor, *, source: str, source_id: str) -> list[ActionRow]:
+    """The actions a suggestion (or a rule) made, oldest first."""
+    rows = await db.fetch(
+        f"select {_COLUMNS} from actions x where x.source = $1 and x.source_id = $2 order by x.id",  # noqa: S608
+        source,
+        source_id,
+    )
+    return [ActionRow(**dict(row)) for row in rows]
+
+
 async def recent_budget_changes(db: Executor, *, object_id: str, since: datetime) -> list[datetime]:
     """When the object's budget changed (or is being changed) since `since`; reverts are changes too."""
     rows = await db.fetch(

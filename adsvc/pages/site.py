@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 from aiohttp.web_urldispatcher import AbstractRuleMatching, MatchedSubAppResource
 
-from adsvc.pages import account, accounts, campaign, dashboard, drill, syncs, webhooks
+from adsvc.pages import account, accounts, actions, campaign, dashboard, drill, rules, suggestions, syncs, webhooks
 from adsvc.pages.middleware import page_csrf, page_errors, page_session
 
 if TYPE_CHECKING:
@@ -27,6 +27,9 @@ ROUTE_TABLES = (
     dashboard.routes,
     campaign.routes,
     drill.routes,
+    suggestions.routes,
+    actions.routes,
+    rules.routes,
     accounts.routes,
     syncs.routes,
     webhooks.routes,

@@ -1,5 +1,6 @@
-"""HTTP handlers for suggestions (list, detail, accept, dismiss) and the older service's automation endpoints, which
-compute suggestions from stored data and return them without applying anything."""
+"""HTTP handlers for suggestions (list, detail, accept, dismiss, apply; what they do apart from HTTP is in
+adsvc.suggestions.decisions, shared with the pages) and the older service's automation endpoints, which compute
+suggestions from stored data and apply them only with dry_run false."""
 
 from __future__ import annotations
 
@@ -8,31 +9,26 @@ from collections.abc import Collection
 from aiohttp import web
 
 from adsvc.accounts.queries import account_for_user
-from adsvc.audit.queries import insert_audit_entry
-from adsvc.automation import queries as action_queries
+from adsvc.automation.operations import apply_drafts
 from adsvc.automation.schemas import (
+    ActionOut,
     AutomationRunOut,
     OptimizeBudgetsRunIn,
     PauseUnderperformingRunIn,
     ReallocationPlanRunIn,
+    RefusedOut,
     SuggestionAppliedOut,
 )
-from adsvc.automation.views import (
-    action_out,
-    apply_drafts,
-    apply_proposal,
-    idempotency_scope,
-    proposal_keys,
-    raise_for_failure,
-    record_suggestion_applied,
-)
+from adsvc.automation.views import action_context, idempotency_scope
 from adsvc.collection.plan import account_today
 from adsvc.collection.records import account_number
-from adsvc.errors import Conflict, Forbidden, NotFound
+from adsvc.errors import Forbidden, NotFound
 from adsvc.keys import PG
-from adsvc.requests import client_address, principal, request_id
-from adsvc.routing import IDEMPOTENCY_HEADER, Routes, json_response, keyset_page
+from adsvc.requests import audit_origin, principal, request_id
+from adsvc.routing import Routes, json_response, keyset_page, read_idempotency_key
 from adsvc.suggestions import queries
+from adsvc.suggestions.decisions import DECIDE_ROLES, apply, decide
+from adsvc.suggestions.decisions import suggestion_out as _suggestion_out
 from adsvc.suggestions.engine import LOWER, PAUSE, RAISE, REALLOCATE, Draft, Thresholds, suggest, suggestion_period
 from adsvc.suggestions.schemas import (
     AutomationSuggestionsOut,
@@ -45,31 +41,6 @@ from adsvc.suggestions.schemas import (
 
 routes = Routes(tag="suggestions")
 legacy_routes = Routes(tag="automation")
-
-DECIDE_ROLES = frozenset({"owner", "manager"})
-
-
-def _suggestion_out(row: queries.SuggestionRow) -> SuggestionOut:
-    return SuggestionOut(
-        id=row.id,
-        account_id=row.account_id,
-        object_type=row.object_type,  # type: ignore[arg-type]
-        object_id=row.object_id,
-        object_name=row.object_name,
-        kind=row.kind,  # type: ignore[arg-type]
-        status=row.status,  # type: ignore[arg-type]
-        rationale=row.rationale,
-        evidence=row.evidence,
-        proposal=row.proposal,
-        period_since=row.period_since,
-        period_until=row.period_until,
-        currency=row.currency,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        decided_by=row.decided_by,
-        decided_at=row.decided_at,
-        expires_at=row.expires_at,
-    )
 
 
 @routes.get(
@@ -112,47 +83,8 @@ async def get_suggestion(request: web.Request, suggestion_id: int) -> web.Respon
 
 
 async def _decide(request: web.Request, suggestion_id: int, status: str) -> web.Response:
-    caller = principal(request)
-    pg = request.config_dict[PG]
-    row = await queries.suggestion_for_user(pg, suggestion_id=suggestion_id, user_id=caller.user_id)
-    if row is None:
-        raise NotFound("suggestion not found")
-    if row.role not in DECIDE_ROLES:
-        raise Forbidden("only owners and managers can accept or dismiss suggestions")
-    verb = "accept" if status == "accepted" else "dismiss"
-    async with pg.acquire() as conn, conn.transaction():
-        decided = await queries.decide_suggestion(conn, suggestion_id=row.id, user_id=caller.user_id, status=status)
-        if decided is not None:
-            await insert_audit_entry(
-                conn,
-                action=f"suggestion.{verb}",
-                actor_id=caller.user_id,
-                target_type="suggestion",
-                target_id=str(row.id),
-                before={"status": row.status},
-                after={"status": decided.status},
-                details={
-                    "account_id": row.account_id,
-                    "object_type": row.object_type,
-                    "object_id": row.object_id,
-                    "kind": row.kind,
-                    "proposal": row.proposal,
-                },
-                client_addr=client_address(request),
-                request_id=request_id(request),
-            )
-    if decided is None:
-        current = await queries.suggestion_for_user(pg, suggestion_id=row.id, user_id=caller.user_id)
-        current_status = current.status if current is not None else row.status
-        if current_status == "open":  # open, but past expires_at: the generator marks it expired on its next run
-            raise Conflict(
-                f"cannot {verb} an expired suggestion", code="suggestion_expired", details={"status": "expired"}
-            )
-        raise Conflict(
-            f"cannot {verb} a suggestion that is {current_status}; only open suggestions can be decided",
-            code="invalid_transition",
-            details={"status": current_status},
-        )
+    decided = await decide(request.config_dict[PG], audit_origin(request), user_id=principal(request).user_id,
+                           suggestion_id=suggestion_id, status=status)  # fmt: skip
     return json_response(_suggestion_out(decided))
 
 
@@ -191,41 +123,9 @@ async def dismiss_suggestion(request: web.Request, suggestion_id: int) -> web.Re
     idempotent=True,
 )
 async def apply_suggestion(request: web.Request, suggestion_id: int) -> web.Response:
-    caller = principal(request)
-    pg = request.config_dict[PG]
-    row = await queries.suggestion_for_user(pg, suggestion_id=suggestion_id, user_id=caller.user_id)
-    if row is None:
-        raise NotFound("suggestion not found")
-    if row.role not in DECIDE_ROLES:
-        raise Forbidden("only owners and managers can apply suggestions")
-    scope = idempotency_scope(request, default=f"suggestion:{row.id}")
-    keys = proposal_keys(
-        key_scope=scope, object_type=row.object_type, object_id=row.object_id, kind=row.kind, proposal=row.proposal
-    )
-    done = await action_queries.actions_by_keys(pg, keys=keys) if keys else []
-    retried = IDEMPOTENCY_HEADER in request.headers  # only a keyed retry replays; a second plain apply conflicts
-    if retried and keys and len(done) == len(keys) and row.status == "applied":
-        return json_response(
-            SuggestionAppliedOut(suggestion=_suggestion_out(row), actions=[action_out(a) for a in done])
-        )
-    if row.status == "open":
-        await _decide(request, row.id, "accepted")
-    elif row.status != "accepted":
-        raise Conflict(
-            f"cannot apply a suggestion that is {row.status}; only open or accepted suggestions can be applied",
-            code="invalid_transition",
-            details={"status": row.status},
-        )
-    outcomes = await apply_proposal(
-        request, account_id=row.account_id, object_type=row.object_type, object_id=row.object_id, kind=row.kind,
-        proposal=row.proposal, rationale=row.rationale, source="suggestion", source_id=str(row.id), key_scope=scope,
-    )  # fmt: skip
-    raise_for_failure(outcomes)
-    actions = [action_out(outcome.action) for outcome in outcomes]
-    await record_suggestion_applied(request, suggestion_id=row.id, actions=actions)
-    current = await queries.suggestion_for_user(pg, suggestion_id=row.id, user_id=caller.user_id)
-    assert current is not None
-    return json_response(SuggestionAppliedOut(suggestion=_suggestion_out(current), actions=actions))
+    applied = await apply(action_context(request), user_id=principal(request).user_id, suggestion_id=suggestion_id,
+                          idempotency_key=read_idempotency_key(request))  # fmt: skip
+    return json_response(applied)
 
 
 # ---- the older service's automation endpoints: dry runs over stored data --------------------------------------
@@ -259,7 +159,12 @@ async def _plan(
         account_id=account.id, currency=account.currency, campaigns=campaigns, since=since, until=until,
         thresholds=thresholds, kinds=kinds,
     )  # fmt: skip
-    actions, refused = ([], []) if dry_run else await apply_drafts(request, account_id=account.id, drafts=drafts)
+    actions: list[ActionOut] = []
+    refused: list[RefusedOut] = []
+    if not dry_run:
+        scope = idempotency_scope(request, default=f"legacy:{request_id(request)}")
+        actions, refused = await apply_drafts(action_context(request), account_id=account.id, drafts=drafts,
+                                              key_scope=scope)  # fmt: skip
     return json_response(
         AutomationRunOut(
             account_id=account.id,

@@ -32,9 +32,11 @@ async def test_apply_pause_suggestion_pauses_sandbox_and_stored_campaign_and_rev
     stored = await world.db.fetchrow("select status, effective_status from campaigns where id = $1", campaign_id)
     assert tuple(stored) == ("PAUSED", "PAUSED")
     audit = await world.db.fetch(
+        # the sandbox's ids are the same in every test of the session: this owner's entries only
         "select action, outcome, before, after, request_id, actor_id from audit_log where target_id = $1 "
-        "and action like 'action.%' order by id",
+        "and action like 'action.%' and actor_id = $2 order by id",
         campaign_id,
+        world.owner.user.id,
     )
     assert [(a["action"], a["outcome"], a["before"], a["after"]) for a in audit] == [
         ("action.apply", "success", {"status": "ACTIVE"}, {"status": "PAUSED"})
