@@ -219,6 +219,7 @@ class Browser:
         """A clean slate for the next test: no cookies or storage for any site, no extra headers, a blank page,
         the desktop size."""
         self.driver.get("about:blank")
+        self.driver.get_log("browser")  # the console of earlier tests' pages (a 404 page logs its status) is theirs
         self.send_bearer_token(None)
         self.driver.execute_cdp_cmd("Network.clearBrowserCookies", {})
         self.driver.execute_cdp_cmd("Network.clearBrowserCache", {})

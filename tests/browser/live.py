@@ -29,7 +29,10 @@ T = TypeVar("T")
 START_TIMEOUT_SECONDS = 30
 CALL_TIMEOUT_SECONDS = 60
 # small and deterministic, like the suite's TINY_SANDBOX: two accounts, 40 days
-BROWSER_SANDBOX = SandboxConfig(accounts=2, campaigns_per_account=3, adsets_per_campaign=2, ads_per_adset=2, days=40)
+# seed 90 with six campaigns an account: the suggestions engine finds something to propose (as in tests/automation)
+BROWSER_SANDBOX = SandboxConfig(
+    seed=90, accounts=2, campaigns_per_account=6, adsets_per_campaign=2, ads_per_adset=2, days=40
+)
 # the worker's pacing and polling made fast, as in tests/accounts
 FAST_WORKER_ENV = {
     "GRAPH_POLL_INITIAL_SECONDS": "0.01",
