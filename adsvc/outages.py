@@ -38,6 +38,10 @@ _DATABASE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
+    # the server's shutdown notice arriving in the middle of a statement leaves asyncpg's protocol in a state it
+    # refuses ("cannot switch to state 12; another operation (2) is in progress"); seen under a request loop while
+    # PostgreSQL stops. Our code's own misuse of a connection is an InterfaceError, not this.
+    asyncpg.InternalClientError,
 )
 _REDIS_ERRORS: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError)
 
