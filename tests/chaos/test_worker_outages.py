@@ -148,7 +148,8 @@ async def test_two_webs_two_workers_one_killed_mid_backfill_the_other_finishes_e
         today = account_today(account.timezone_name)
         assert await assert_matches_ground_truth(own_db, state, account.id, today - timedelta(days=39), today) > 100
         status = await (await http.get(web1.base_url + "/status")).text()
-        assert "1 worker alive, 1 dead" in status  # the public view: counts only
+        workers_section = status.split('id="workers-title"', 1)[-1][:600]
+        assert "1 worker alive, 1 dead" in status, workers_section  # the public view: counts only
     await redis.aclose()
 
 
