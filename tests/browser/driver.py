@@ -235,10 +235,15 @@ class Browser:
 
 
 def _stale(element: Any) -> bool:
-    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 
     try:
         element.is_enabled()
     except StaleElementReferenceException:
         return True
+    except WebDriverException as exc:
+        # asked in the middle of the navigation, Chromium's inspector may answer this instead of "stale"
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
     return False
